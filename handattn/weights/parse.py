@@ -1,0 +1,426 @@
+"""Reading weight files: TOML text (data, never code) → validated `Weights`.
+
+Two forms, chosen matrix by matrix: a matrix written as an array of rows is
+*dense*; a matrix written as a table is *labelled*, addressed by names,
+
+    W_K.consonants.c = "S"      # row: a feature, token or group; column: a head dimension
+
+with omitted entries 0. Every problem found is collected, with its place and its
+fix, and raised together as one WeightFileError: validate first, run after.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from handattn.errors import Issue, WeightFileError
+from handattn.problems import get_problem, problem_names
+from handattn.vocab import D_VOCAB, GROUPS, INDEX, TOKENS
+from handattn.weights.core import MAX_FEATURES, MAX_HEAD_DIMS, MAX_HEADS, MAX_POSITIONS, Head, Weights
+from handattn.weights.expr import MAX_ABS, RESERVED, ExpressionError, check_bounds, evaluate
+
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: a real solution is a few KiB
+MAX_KEY_DEPTH = 16  # tomllib is quadratic in the parts of a dotted key; real files use 3
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+TOP = ("problem", "scale", "params", "embed", "heads", "unembed")
+EMBED = ("features", "W_E", "W_P")
+HEAD = ("name", "dims", "values", "W_Q", "W_K", "W_V")
+UNEMBED = ("W_U", "b_U")
+
+
+def load(path: str | Path, problem: str | None = None) -> Weights:
+    """Load a weight file; with `problem`, also insist that the file is written for it."""
+    path = Path(path)
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise WeightFileError(source, [Issue("", f"is {size:,} bytes, over the 1 MiB limit", "a weight file is a few KiB of numbers and names")])
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except IsADirectoryError:
+        raise WeightFileError(source, [Issue("", "is a folder, not a weight file", "name a .toml file")]) from None
+    except FileNotFoundError:
+        raise WeightFileError(source, [Issue("", "does not exist", "check the path, or write a starter with `python -m handattn.new PROBLEM`")]) from None
+    except OSError as e:
+        raise WeightFileError(source, [Issue("", f"cannot be read ({e.strerror or e})", "check the path and its permissions")]) from None
+    return loads(data, source=source, problem=problem)
+
+
+def loads(text: str | bytes, source: str = "<string>", problem: str | None = None) -> Weights:
+    """Load weights from TOML text (or its bytes)."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_BYTES:
+            raise WeightFileError(source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = text[: e.start].count(b"\n") + 1
+            raise WeightFileError(source, [Issue(f"line {line}", f"byte {e.start + 1} is not UTF-8 text", "save the file as UTF-8 (plain text)")]) from None
+    if len(text) > MAX_FILE_BYTES:
+        raise WeightFileError(source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")])
+    if not text.strip():
+        raise WeightFileError(source, [Issue("", "is empty", "start from `python -m handattn.new PROBLEM`, which writes a file to fill in")])
+    issues = _prescan(text)
+    if issues:
+        raise WeightFileError(source, issues)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise WeightFileError(source, [_toml_issue(str(e))]) from None
+    except RecursionError:
+        raise WeightFileError(source, [Issue("", "nests arrays or tables too deeply", "a matrix is an array of rows of numbers")]) from None
+    return from_dict(data, source=source, problem=problem)
+
+
+def from_dict(data: dict, source: str = "<dict>", problem: str | None = None) -> Weights:
+    """Build weights from the nested dict a TOML file parses to (notebooks may write it directly)."""
+    reader = _Reader()
+    weights = reader.read(data, problem)
+    if reader.issues:
+        raise WeightFileError(source, reader.issues)
+    assert weights is not None  # no issues means the reader built them
+    return weights
+
+
+def _prescan(text: str) -> list[Issue]:
+    """Refuse what would make tomllib itself slow: dotted keys with very many parts."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):  # a [table] header, or a row of a multi-line array
+            key = stripped.split("]")[0]
+            if "," in key:
+                continue
+        elif "=" in stripped and not stripped.startswith("#"):
+            key = stripped.split("=")[0]
+        else:
+            continue
+        if key.count(".") >= MAX_KEY_DEPTH:
+            return [Issue(f"line {number}", f"a key with {key.count('.') + 1} dotted parts", f"keys have at most {MAX_KEY_DEPTH} parts, e.g. W_K.consonants.c")]
+    return []
+
+
+def _toml_issue(message: str) -> Issue:
+    match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+    where = f"line {match.group(1)}, column {match.group(2)}" if match else ""
+    return Issue(where, f"is not valid TOML: {reason}", "check the brackets, quotes and `key = value` syntax on that line")
+
+
+@dataclass
+class _Axis:
+    """The names along one side of a matrix; groups expand to their tokens where tokens are names."""
+
+    what: str  # "residual feature", "token", "value dimension of head 'seen'"
+    names: tuple[str, ...]
+
+    def resolve(self, key: str) -> list[int] | None:
+        if key in self.names:
+            return [self.names.index(key)]
+        members = GROUPS.get(key)
+        if members and all(tok in self.names for tok in members):
+            return [self.names.index(tok) for tok in members]
+        return None
+
+    def unknown(self, key: str) -> str:
+        close = difflib.get_close_matches(key, self.names + tuple(GROUPS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        if key in GROUPS:
+            return f"{hint}{key!r} is a group of tokens, but these rows are {self.what}s: {_listing(self.names)}"
+        return f"{hint}the {self.what}s are: {_listing(self.names)}"
+
+
+def _listing(names: tuple[str, ...]) -> str:
+    if names == TOKENS:
+        return "a…z, 0, 1 (or a group: " + ", ".join(GROUPS) + ")"
+    shown = ", ".join(names[:12])
+    return shown + (f", … ({len(names)} in all)" if len(names) > 12 else "")
+
+
+class _Reader:
+    """Walks the parsed TOML, collecting every issue instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+        self.params: dict[str, float] = {}
+
+    def fail(self, where: str, message: str, fix: str = "") -> None:
+        self.issues.append(Issue(where, message, fix))
+
+    # -- the file, top down --------------------------------------------------------------------------
+
+    def read(self, data: dict, expected_problem: str | None) -> Weights | None:
+        self.keys(data, "", TOP)
+        problem = self.problem(data.get("problem"), expected_problem)
+        self.read_params(data.get("params", {}))
+        scale = self.entry(data["scale"], "scale") if "scale" in data else 1.0
+        embed = self.table(data.get("embed", {}), "embed", EMBED)
+        features = self.features(embed)
+        W_E = self.embedding(embed, features)
+        W_P = self.positions(embed.get("W_P"), features) if "W_P" in embed else None
+        heads = self.heads(data.get("heads", []), features)
+        unembed = self.table(data.get("unembed", {}), "unembed", UNEMBED)
+        rows = features + tuple(v for h in heads for v in h.values)
+        W_U = self.matrix(unembed.get("W_U"), "unembed.W_U", _Axis("W_U row (feature or head value dimension)", rows), _Axis("token", TOKENS))
+        b_U = self.vector(unembed.get("b_U"), "unembed.b_U", _Axis("token", TOKENS))
+        if self.issues:
+            return None
+        try:
+            return Weights(problem, heads, W_U, b_U, W_E, W_P, features, scale, self.params)
+        except WeightFileError as e:  # names and sizes the parts above could not see alone
+            self.issues += e.issues
+            return None
+
+    def problem(self, value, expected: str | None) -> str:
+        fix = f'add a line problem = "{expected or problem_names()[0]}" at the top'
+        if value is None:
+            self.fail("problem", "is missing: the file must say which problem it solves", fix)
+        elif not isinstance(value, str):
+            self.fail("problem", f"is {value!r}, not a problem name", fix)
+        elif value not in problem_names():
+            self.fail("problem", f"{value!r} is not a problem", f"use one of: {', '.join(problem_names())}")
+        elif expected is not None and value != expected:
+            self.fail("problem", f"this file is written for {value}, not {expected}",
+                      f"check it with `python -m handattn.check {value} FILE`, or change the line to problem = \"{expected}\"")
+        else:
+            return get_problem(value).name
+        return expected or ""
+
+    def read_params(self, params) -> None:
+        if not isinstance(params, dict):
+            self.fail("params", "must be a table of name = value", "write [params] and then lines like S = 20")
+            return
+        for name, value in params.items():
+            if not NAME.match(name) or name.startswith("_") or name in RESERVED:
+                self.fail(f"params.{name}", "is not a usable parameter name", "use letters, digits and _, starting with a letter, and not pi, e, log, exp or sqrt")
+                continue
+            number = self.entry(value, f"params.{name}")  # may use the parameters declared above it
+            if number is not None:
+                self.params[name] = number
+
+    def features(self, embed: dict) -> tuple[str, ...]:
+        if "features" in embed:
+            names = self.names(embed["features"], "embed.features", MAX_FEATURES)
+            expanded: list[str] = []
+            for name in names:  # a group stands for one feature per token: ["all", "first"] is one-hot plus "first"
+                expanded += GROUPS[name] if name in GROUPS else (name,)
+            return tuple(expanded)
+        W_E = embed.get("W_E")
+        if W_E is None:
+            return TOKENS
+        if not isinstance(W_E, list):
+            self.fail("embed.features", "is missing", 'list the residual features W_E writes to, e.g. features = ["vowel", "consonant", "digit"]')
+            return ()
+        return tuple(f"f{i}" for i in range(_dense_width(W_E) or 0))
+
+    def embedding(self, embed: dict, features: tuple[str, ...]) -> torch.Tensor | None:
+        if "W_E" in embed:
+            return self.matrix(embed["W_E"], "embed.W_E", _Axis("token", TOKENS), _Axis("feature", features))
+        if not any(f in INDEX for f in features):
+            self.fail("embed.W_E", "is missing, so every token would embed to zero", "write which tokens carry which features, e.g. W_E.vowels.vowel = 1")
+            return None
+        # default: each token lights up the feature of its own name, if there is one
+        return torch.tensor([[float(f == tok) for f in features] for tok in TOKENS], dtype=torch.float64)
+
+    def positions(self, value, features: tuple[str, ...]) -> torch.Tensor | None:
+        where = "embed.W_P"
+        if isinstance(value, list):
+            return self.matrix(value, where, _Axis("position", tuple(str(i + 1) for i in range(len(value)))), _Axis("feature", features))
+        if not isinstance(value, dict):
+            return self.matrix(value, where, _Axis("position", ()), _Axis("feature", features))
+        bad = [k for k in value if not (k.isdigit() and 1 <= int(k) <= MAX_POSITIONS)]
+        for key in bad:
+            self.fail(f"{where}.{key}", "is not a position", f"rows of W_P are positions 1 to {MAX_POSITIONS}, e.g. W_P.1.first = 1")
+        if bad:
+            return None
+        n_pos = max((int(k) for k in value), default=0)
+        return self.matrix(value, where, _Axis("position", tuple(str(i + 1) for i in range(n_pos))), _Axis("feature", features))
+
+    def heads(self, value, features: tuple[str, ...]) -> list[Head]:
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(h, dict) for h in value):
+            self.fail("heads", "must be one [[heads]] table per head", "start each head with a line [[heads]]")
+            return []
+        if len(value) > MAX_HEADS:
+            self.fail("heads", f"has {len(value)} heads", f"at most {MAX_HEADS} are allowed")
+            return []
+        return [h for i, spec in enumerate(value) if (h := self.head(spec, f"heads[{i}]", i, features))]
+
+    def head(self, spec: dict, where: str, index: int, features: tuple[str, ...]) -> Head | None:
+        self.keys(spec, where, HEAD)
+        name = spec.get("name", f"h{index}")
+        if not isinstance(name, str) or not name:
+            self.fail(f"{where}.name", f"is {name!r}", 'give the head a name in quotes, e.g. name = "seen_consonant"')
+            name = f"h{index}"
+        dims = self.head_names(spec, where, "dims", ("W_Q", "W_K"), "d")
+        values = self.head_names(spec, where, "values", ("W_V",), f"{name}_v")
+        rows = _Axis("residual feature", features)
+        W_Q = self.matrix(spec.get("W_Q"), f"{where}.W_Q", rows, _Axis(f"dimension of {name}.dims", dims))
+        W_K = self.matrix(spec.get("W_K"), f"{where}.W_K", rows, _Axis(f"dimension of {name}.dims", dims))
+        W_V = self.matrix(spec.get("W_V"), f"{where}.W_V", rows, _Axis(f"dimension of {name}.values", values))
+        if W_Q is None or W_K is None or W_V is None:
+            return None
+        return Head(W_Q, W_K, W_V, name, dims, values)
+
+    def head_names(self, spec: dict, where: str, key: str, matrices: tuple[str, ...], prefix: str) -> tuple[str, ...]:
+        if key in spec:
+            return self.names(spec[key], f"{where}.{key}", MAX_HEAD_DIMS)
+        widths = {_dense_width(spec.get(m)) for m in matrices if m in spec}
+        if any(isinstance(spec.get(m), dict) for m in matrices):
+            example = 'dims = ["c"]' if key == "dims" else 'values = ["seen"]'
+            self.fail(f"{where}.{key}", "is missing", f"name the columns of {' and '.join(matrices)}, e.g. {example}")
+            return ()
+        width = max((w for w in widths if w is not None), default=0)
+        return tuple(f"{prefix}{j}" for j in range(min(width, MAX_HEAD_DIMS + 1)))
+
+    # -- building blocks -----------------------------------------------------------------------------
+
+    def keys(self, table: dict, where: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+                self.fail(f"{where}.{key}" if where else key, "is not a known key", hint)
+
+    def table(self, value, where: str, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, "must be a table", f"write [{where}] on its own line, then its keys")
+            return {}
+        self.keys(value, where, allowed)
+        return value
+
+    def names(self, value, where: str, limit: int) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(where, "must be a list of names in quotes", 'e.g. ["vowel", "consonant"]')
+            return ()
+        if len(value) > limit:
+            self.fail(where, f"has {len(value)} names", f"at most {limit} are allowed")
+            return ()
+        for name in value:
+            if len(name) > 40 or "." in name:
+                self.fail(where, f"{name[:40]!r} is not a usable name", "use a short name without dots")
+        return tuple(value)
+
+    def entry(self, value, where: str) -> float | None:
+        """A number, or an arithmetic string over [params]; None (with an issue) if neither."""
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ExpressionError(f"is {_kind(value)}, not a number")
+            if isinstance(value, str):
+                return evaluate(value, self.params)
+            return check_bounds(float(value))
+        except (ExpressionError, OverflowError) as e:
+            self.fail(where, str(e), f'write a number or arithmetic in quotes such as "-S/2" (finite, within ±{MAX_ABS:g})')
+            return None
+
+    def vector(self, value, where: str, axis: _Axis) -> torch.Tensor | None:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            if len(value) != len(axis.names):
+                self.fail(where, f"has {len(value)} entries, expected {len(axis.names)}", "one per token, in the order a…z, 0, 1")
+                return None
+            entries = [self.entry(v, f"{where}[{j}]") for j, v in enumerate(value)]
+            return None if None in entries else torch.tensor(entries, dtype=torch.float64)
+        if not isinstance(value, dict):
+            self.fail(where, f"is {_kind(value)}", "write a table token = number, or a list of 28 numbers")
+            return None
+        out = torch.zeros(len(axis.names), dtype=torch.float64)
+        setter: dict[int, str] = {}
+        for key, entry in value.items():
+            cols = axis.resolve(key)
+            if cols is None:
+                self.fail(f"{where}.{key}", f"is not a {axis.what}", axis.unknown(key))
+                continue
+            number = self.entry(entry, f"{where}.{key}")
+            for j in cols:
+                if j in setter:
+                    self.fail(f"{where}.{key}", f"sets {axis.names[j]!r}, which {setter[j]!r} already set", "write each entry once (groups must not overlap)")
+                    break
+                setter[j] = key
+                out[j] = number if number is not None else 0.0
+        return out
+
+    def matrix(self, value, where: str, rows: _Axis, cols: _Axis) -> torch.Tensor | None:
+        """A matrix in either form; omitted (None) means all zeros."""
+        if value is None:
+            return torch.zeros(len(rows.names), len(cols.names), dtype=torch.float64)
+        if isinstance(value, list):
+            return self.dense(value, where, rows, cols)
+        if not isinstance(value, dict):
+            self.fail(where, f"is {_kind(value)}", f"write a table (labelled: {where.split('.')[-1]}.row.column = value) or an array of rows")
+            return None
+        out = torch.zeros(len(rows.names), len(cols.names), dtype=torch.float64)
+        setter: dict[tuple[int, int], str] = {}
+        ok = True
+        for row_key, row in value.items():
+            row_ids = rows.resolve(row_key)
+            if row_ids is None:
+                self.fail(f"{where}.{row_key}", f"is not a {rows.what}", rows.unknown(row_key))
+                ok = False
+                continue
+            if not isinstance(row, dict):
+                self.fail(f"{where}.{row_key}", f"is {_kind(row)}", f"name the column too: {where.split('.')[-1]}.{row_key}.<{cols.what}> = value")
+                ok = False
+                continue
+            for col_key, entry in row.items():
+                place = f"{where}.{row_key}.{col_key}"
+                col_ids = cols.resolve(col_key)
+                if col_ids is None:
+                    self.fail(place, f"{col_key!r} is not a {cols.what}", cols.unknown(col_key))
+                    ok = False
+                    continue
+                number = self.entry(entry, place)
+                ok &= number is not None
+                for i in row_ids:
+                    for j in col_ids:
+                        if (i, j) in setter:
+                            self.fail(place, f"sets [{rows.names[i]}, {cols.names[j]}], which {setter[i, j]} already set",
+                                      "write each entry once (groups in a matrix must not overlap)")
+                            ok = False
+                            break
+                        setter[i, j] = place
+                        out[i, j] = number or 0.0
+        return out if ok else None
+
+    def dense(self, value: list, where: str, rows: _Axis, cols: _Axis) -> torch.Tensor | None:
+        if len(value) != len(rows.names):
+            self.fail(where, f"has {len(value)} rows, expected {len(rows.names)}", f"one row per {rows.what}: {_listing(rows.names)}")
+            return None
+        entries = []
+        for i, row in enumerate(value):
+            if not isinstance(row, list) or len(row) != len(cols.names):
+                got = f"{len(row)} entries" if isinstance(row, list) else _kind(row)
+                self.fail(f"{where}[{i}]", f"has {got}, expected {len(cols.names)}", f"one entry per {cols.what}")
+                return None
+            entries.append([self.entry(v, f"{where}[{i}][{j}]") for j, v in enumerate(row)])
+        if any(None in row for row in entries):
+            return None
+        return torch.tensor(entries, dtype=torch.float64).reshape(len(rows.names), len(cols.names))
+
+
+def _dense_width(value) -> int | None:
+    """Columns of a dense matrix (its first row's length), or None if it is not one."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return len(value[0])
+    return None
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value[:30]!r}"
+    return f"{value!r}"
