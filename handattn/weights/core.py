@@ -142,7 +142,9 @@ class Weights:
             elif matrix.numel() and not torch.isfinite(matrix).all():
                 issues.append(Issue(place, "holds NaN or infinity", "every entry must be a finite number"))
             elif matrix.numel() and matrix.abs().max() > MAX_ABS:
-                issues.append(Issue(place, f"holds {float(matrix.abs().max()):.3g}", f"keep every entry within ±{MAX_ABS:g}"))
+                issues.append(
+                    Issue(place, f"holds {float(matrix.abs().max()):.3g}", f"keep every entry within ±{MAX_ABS:g}")
+                )
         if not math.isfinite(self.scale) or abs(self.scale) > MAX_ABS:
             issues.append(Issue("scale", f"is {self.scale}", f"use a finite number within ±{MAX_ABS:g}"))
         issues += _check_names(self)
@@ -167,7 +169,10 @@ def _check_names(w: Weights) -> list[Issue]:
     if w.W_P is not None:
         sizes.append(("W_P positions", w.W_P.shape[0], MAX_POSITIONS))
     for i, head in enumerate(w.heads):
-        sizes += [(f"heads[{i}].dims", len(head.dims), MAX_HEAD_DIMS), (f"heads[{i}].values", len(head.values), MAX_HEAD_DIMS)]
+        sizes += [
+            (f"heads[{i}].dims", len(head.dims), MAX_HEAD_DIMS),
+            (f"heads[{i}].values", len(head.values), MAX_HEAD_DIMS),
+        ]
     for place, size, limit in sizes:
         if size > limit:
             issues.append(Issue(place, f"has {size} entries", f"at most {limit} are allowed"))
@@ -177,6 +182,10 @@ def _check_names(w: Weights) -> list[Issue]:
         seen = set()
         for name in names:
             if name in seen:
-                issues.append(Issue(place, f"the name {name!r} is used twice", "give every feature and value dimension its own name"))
+                issues.append(
+                    Issue(
+                        place, f"the name {name!r} is used twice", "give every feature and value dimension its own name"
+                    )
+                )
             seen.add(name)
     return issues

@@ -46,10 +46,14 @@ def evaluate(text: str, params: dict[str, float] | None = None) -> float:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        raise ExpressionError(f"{text!r} is not arithmetic (use numbers, parameters, + - * / ** and log exp sqrt)") from None
+        raise ExpressionError(
+            f"{text!r} is not arithmetic (use numbers, parameters, + - * / ** and log exp sqrt)"
+        ) from None
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_NODES:
-        raise ExpressionError(f"expression has {nodes} parts (at most {MAX_NODES}); declare a parameter for a piece of it")
+        raise ExpressionError(
+            f"expression has {nodes} parts (at most {MAX_NODES}); declare a parameter for a piece of it"
+        )
     value = _eval(tree.body, params, depth=0)
     return check_bounds(value)
 
@@ -95,7 +99,9 @@ def _apply(fn, *args: float) -> float:
     except OverflowError:
         raise ExpressionError("a step of the expression overflows") from None
     except ValueError:  # log(-1), sqrt(-1), (-8)**0.5
-        raise ExpressionError(f"{getattr(fn, '__name__', 'operation')} is undefined for {', '.join(map(repr, args))}") from None
+        raise ExpressionError(
+            f"{getattr(fn, '__name__', 'operation')} is undefined for {', '.join(map(repr, args))}"
+        ) from None
 
 
 def _finite(value: float) -> float:

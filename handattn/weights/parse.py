@@ -21,7 +21,7 @@ import torch
 
 from handattn.errors import Issue, WeightFileError
 from handattn.problems import get_problem, problem_names
-from handattn.vocab import D_VOCAB, GROUPS, INDEX, TOKENS
+from handattn.vocab import GROUPS, INDEX, TOKENS
 from handattn.weights.core import MAX_FEATURES, MAX_HEAD_DIMS, MAX_HEADS, MAX_POSITIONS, Head, Weights
 from handattn.weights.expr import MAX_ABS, RESERVED, ExpressionError, check_bounds, evaluate
 
@@ -42,15 +42,29 @@ def load(path: str | Path, problem: str | None = None) -> Weights:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise WeightFileError(source, [Issue("", f"is {size:,} bytes, over the 1 MiB limit", "a weight file is a few KiB of numbers and names")])
+            raise WeightFileError(
+                source,
+                [
+                    Issue(
+                        "",
+                        f"is {size:,} bytes, over the 1 MiB limit",
+                        "a weight file is a few KiB of numbers and names",
+                    )
+                ],
+            )
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except IsADirectoryError:
         raise WeightFileError(source, [Issue("", "is a folder, not a weight file", "name a .toml file")]) from None
     except FileNotFoundError:
-        raise WeightFileError(source, [Issue("", "does not exist", "check the path, or write a starter with `python -m handattn.new PROBLEM`")]) from None
+        raise WeightFileError(
+            source,
+            [Issue("", "does not exist", "check the path, or write a starter with `python -m handattn.new PROBLEM`")],
+        ) from None
     except OSError as e:
-        raise WeightFileError(source, [Issue("", f"cannot be read ({e.strerror or e})", "check the path and its permissions")]) from None
+        raise WeightFileError(
+            source, [Issue("", f"cannot be read ({e.strerror or e})", "check the path and its permissions")]
+        ) from None
     return loads(data, source=source, problem=problem)
 
 
@@ -58,16 +72,26 @@ def loads(text: str | bytes, source: str = "<string>", problem: str | None = Non
     """Load weights from TOML text (or its bytes)."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_BYTES:
-            raise WeightFileError(source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")])
+            raise WeightFileError(
+                source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
+            )
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             line = text[: e.start].count(b"\n") + 1
-            raise WeightFileError(source, [Issue(f"line {line}", f"byte {e.start + 1} is not UTF-8 text", "save the file as UTF-8 (plain text)")]) from None
+            raise WeightFileError(
+                source,
+                [Issue(f"line {line}", f"byte {e.start + 1} is not UTF-8 text", "save the file as UTF-8 (plain text)")],
+            ) from None
     if len(text) > MAX_FILE_BYTES:
-        raise WeightFileError(source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")])
+        raise WeightFileError(
+            source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
+        )
     if not text.strip():
-        raise WeightFileError(source, [Issue("", "is empty", "start from `python -m handattn.new PROBLEM`, which writes a file to fill in")])
+        raise WeightFileError(
+            source,
+            [Issue("", "is empty", "start from `python -m handattn.new PROBLEM`, which writes a file to fill in")],
+        )
     issues = _prescan(text)
     if issues:
         raise WeightFileError(source, issues)
@@ -76,7 +100,9 @@ def loads(text: str | bytes, source: str = "<string>", problem: str | None = Non
     except tomllib.TOMLDecodeError as e:
         raise WeightFileError(source, [_toml_issue(str(e))]) from None
     except RecursionError:
-        raise WeightFileError(source, [Issue("", "nests arrays or tables too deeply", "a matrix is an array of rows of numbers")]) from None
+        raise WeightFileError(
+            source, [Issue("", "nests arrays or tables too deeply", "a matrix is an array of rows of numbers")]
+        ) from None
     return from_dict(data, source=source, problem=problem)
 
 
@@ -103,7 +129,13 @@ def _prescan(text: str) -> list[Issue]:
         else:
             continue
         if key.count(".") >= MAX_KEY_DEPTH:
-            return [Issue(f"line {number}", f"a key with {key.count('.') + 1} dotted parts", f"keys have at most {MAX_KEY_DEPTH} parts, e.g. W_K.consonants.c")]
+            return [
+                Issue(
+                    f"line {number}",
+                    f"a key with {key.count('.') + 1} dotted parts",
+                    f"keys have at most {MAX_KEY_DEPTH} parts, e.g. W_K.consonants.c",
+                )
+            ]
     return []
 
 
@@ -111,7 +143,9 @@ def _toml_issue(message: str) -> Issue:
     match = re.search(r"\(at line (\d+), column (\d+)\)", message)
     reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
     where = f"line {match.group(1)}, column {match.group(2)}" if match else ""
-    return Issue(where, f"is not valid TOML: {reason}", "check the brackets, quotes and `key = value` syntax on that line")
+    return Issue(
+        where, f"is not valid TOML: {reason}", "check the brackets, quotes and `key = value` syntax on that line"
+    )
 
 
 @dataclass
@@ -168,7 +202,12 @@ class _Reader:
         heads = self.heads(data.get("heads", []), features)
         unembed = self.table(data.get("unembed", {}), "unembed", UNEMBED)
         rows = features + tuple(v for h in heads for v in h.values)
-        W_U = self.matrix(unembed.get("W_U"), "unembed.W_U", _Axis("W_U row (feature or head value dimension)", rows), _Axis("token", TOKENS))
+        W_U = self.matrix(
+            unembed.get("W_U"),
+            "unembed.W_U",
+            _Axis("W_U row (feature or head value dimension)", rows),
+            _Axis("token", TOKENS),
+        )
         b_U = self.vector(unembed.get("b_U"), "unembed.b_U", _Axis("token", TOKENS))
         if self.issues:
             return None
@@ -187,8 +226,11 @@ class _Reader:
         elif value not in problem_names():
             self.fail("problem", f"{value!r} is not a problem", f"use one of: {', '.join(problem_names())}")
         elif expected is not None and value != expected:
-            self.fail("problem", f"this file is written for {value}, not {expected}",
-                      f"check it with `python -m handattn.check {value} FILE`, or change the line to problem = \"{expected}\"")
+            self.fail(
+                "problem",
+                f"this file is written for {value}, not {expected}",
+                f'check it with `python -m handattn.check {value} FILE`, or change the line to problem = "{expected}"',
+            )
         else:
             return get_problem(value).name
         return expected or ""
@@ -199,7 +241,11 @@ class _Reader:
             return
         for name, value in params.items():
             if not NAME.match(name) or name.startswith("_") or name in RESERVED:
-                self.fail(f"params.{name}", "is not a usable parameter name", "use letters, digits and _, starting with a letter, and not pi, e, log, exp or sqrt")
+                self.fail(
+                    f"params.{name}",
+                    "is not a usable parameter name",
+                    "use letters, digits and _, starting with a letter, and not pi, e, log, exp or sqrt",
+                )
                 continue
             number = self.entry(value, f"params.{name}")  # may use the parameters declared above it
             if number is not None:
@@ -216,7 +262,11 @@ class _Reader:
         if W_E is None:
             return TOKENS
         if not isinstance(W_E, list):
-            self.fail("embed.features", "is missing", 'list the residual features W_E writes to, e.g. features = ["vowel", "consonant", "digit"]')
+            self.fail(
+                "embed.features",
+                "is missing",
+                'list the residual features W_E writes to, e.g. features = ["vowel", "consonant", "digit"]',
+            )
             return ()
         return tuple(f"f{i}" for i in range(_dense_width(W_E) or 0))
 
@@ -224,7 +274,11 @@ class _Reader:
         if "W_E" in embed:
             return self.matrix(embed["W_E"], "embed.W_E", _Axis("token", TOKENS), _Axis("feature", features))
         if not any(f in INDEX for f in features):
-            self.fail("embed.W_E", "is missing, so every token would embed to zero", "write which tokens carry which features, e.g. W_E.vowels.vowel = 1")
+            self.fail(
+                "embed.W_E",
+                "is missing, so every token would embed to zero",
+                "write which tokens carry which features, e.g. W_E.vowels.vowel = 1",
+            )
             return None
         # default: each token lights up the feature of its own name, if there is one
         return torch.tensor([[float(f == tok) for f in features] for tok in TOKENS], dtype=torch.float64)
@@ -232,16 +286,27 @@ class _Reader:
     def positions(self, value, features: tuple[str, ...]) -> torch.Tensor | None:
         where = "embed.W_P"
         if isinstance(value, list):
-            return self.matrix(value, where, _Axis("position", tuple(str(i + 1) for i in range(len(value)))), _Axis("feature", features))
+            return self.matrix(
+                value,
+                where,
+                _Axis("position", tuple(str(i + 1) for i in range(len(value)))),
+                _Axis("feature", features),
+            )
         if not isinstance(value, dict):
             return self.matrix(value, where, _Axis("position", ()), _Axis("feature", features))
         bad = [k for k in value if not (k.isdigit() and 1 <= int(k) <= MAX_POSITIONS)]
         for key in bad:
-            self.fail(f"{where}.{key}", "is not a position", f"rows of W_P are positions 1 to {MAX_POSITIONS}, e.g. W_P.1.first = 1")
+            self.fail(
+                f"{where}.{key}",
+                "is not a position",
+                f"rows of W_P are positions 1 to {MAX_POSITIONS}, e.g. W_P.1.first = 1",
+            )
         if bad:
             return None
         n_pos = max((int(k) for k in value), default=0)
-        return self.matrix(value, where, _Axis("position", tuple(str(i + 1) for i in range(n_pos))), _Axis("feature", features))
+        return self.matrix(
+            value, where, _Axis("position", tuple(str(i + 1) for i in range(n_pos))), _Axis("feature", features)
+        )
 
     def heads(self, value, features: tuple[str, ...]) -> list[Head]:
         if isinstance(value, dict):
@@ -318,7 +383,9 @@ class _Reader:
                 return evaluate(value, self.params)
             return check_bounds(float(value))
         except (ExpressionError, OverflowError) as e:
-            self.fail(where, str(e), f'write a number or arithmetic in quotes such as "-S/2" (finite, within ±{MAX_ABS:g})')
+            self.fail(
+                where, str(e), f'write a number or arithmetic in quotes such as "-S/2" (finite, within ±{MAX_ABS:g})'
+            )
             return None
 
     def vector(self, value, where: str, axis: _Axis) -> torch.Tensor | None:
@@ -326,7 +393,11 @@ class _Reader:
             return None
         if isinstance(value, list):
             if len(value) != len(axis.names):
-                self.fail(where, f"has {len(value)} entries, expected {len(axis.names)}", "one per token, in the order a…z, 0, 1")
+                self.fail(
+                    where,
+                    f"has {len(value)} entries, expected {len(axis.names)}",
+                    "one per token, in the order a…z, 0, 1",
+                )
                 return None
             entries = [self.entry(v, f"{where}[{j}]") for j, v in enumerate(value)]
             return None if None in entries else torch.tensor(entries, dtype=torch.float64)
@@ -343,7 +414,11 @@ class _Reader:
             number = self.entry(entry, f"{where}.{key}")
             for j in cols:
                 if j in setter:
-                    self.fail(f"{where}.{key}", f"sets {axis.names[j]!r}, which {setter[j]!r} already set", "write each entry once (groups must not overlap)")
+                    self.fail(
+                        f"{where}.{key}",
+                        f"sets {axis.names[j]!r}, which {setter[j]!r} already set",
+                        "write each entry once (groups must not overlap)",
+                    )
                     break
                 setter[j] = key
                 out[j] = number if number is not None else 0.0
@@ -356,7 +431,11 @@ class _Reader:
         if isinstance(value, list):
             return self.dense(value, where, rows, cols)
         if not isinstance(value, dict):
-            self.fail(where, f"is {_kind(value)}", f"write a table (labelled: {where.split('.')[-1]}.row.column = value) or an array of rows")
+            self.fail(
+                where,
+                f"is {_kind(value)}",
+                f"write a table (labelled: {where.split('.')[-1]}.row.column = value) or an array of rows",
+            )
             return None
         out = torch.zeros(len(rows.names), len(cols.names), dtype=torch.float64)
         setter: dict[tuple[int, int], str] = {}
@@ -368,7 +447,11 @@ class _Reader:
                 ok = False
                 continue
             if not isinstance(row, dict):
-                self.fail(f"{where}.{row_key}", f"is {_kind(row)}", f"name the column too: {where.split('.')[-1]}.{row_key}.<{cols.what}> = value")
+                self.fail(
+                    f"{where}.{row_key}",
+                    f"is {_kind(row)}",
+                    f"name the column too: {where.split('.')[-1]}.{row_key}.<{cols.what}> = value",
+                )
                 ok = False
                 continue
             for col_key, entry in row.items():
@@ -383,8 +466,11 @@ class _Reader:
                 for i in row_ids:
                     for j in col_ids:
                         if (i, j) in setter:
-                            self.fail(place, f"sets [{rows.names[i]}, {cols.names[j]}], which {setter[i, j]} already set",
-                                      "write each entry once (groups in a matrix must not overlap)")
+                            self.fail(
+                                place,
+                                f"sets [{rows.names[i]}, {cols.names[j]}], which {setter[i, j]} already set",
+                                "write each entry once (groups in a matrix must not overlap)",
+                            )
                             ok = False
                             break
                         setter[i, j] = place
@@ -393,7 +479,11 @@ class _Reader:
 
     def dense(self, value: list, where: str, rows: _Axis, cols: _Axis) -> torch.Tensor | None:
         if len(value) != len(rows.names):
-            self.fail(where, f"has {len(value)} rows, expected {len(rows.names)}", f"one row per {rows.what}: {_listing(rows.names)}")
+            self.fail(
+                where,
+                f"has {len(value)} rows, expected {len(rows.names)}",
+                f"one row per {rows.what}: {_listing(rows.names)}",
+            )
             return None
         entries = []
         for i, row in enumerate(value):

@@ -43,7 +43,13 @@ def dumps(weights: Weights, form: str = "labelled") -> str:
         if w.W_P is not None:
             lines += matrix("W_P", w.W_P, tuple(str(i + 1) for i in range(len(w.W_P))), w.features)
     for head in w.heads:
-        lines += ["", "[[heads]]", f"name = {_string(head.name)}", f"dims = {_strings(head.dims)}", f"values = {_strings(head.values)}"]
+        lines += [
+            "",
+            "[[heads]]",
+            f"name = {_string(head.name)}",
+            f"dims = {_strings(head.dims)}",
+            f"values = {_strings(head.values)}",
+        ]
         lines += matrix("W_Q", head.W_Q, w.features, head.dims)
         lines += matrix("W_K", head.W_K, w.features, head.dims)
         lines += matrix("W_V", head.W_V, w.features, head.values)
@@ -64,7 +70,7 @@ def _labelled(name: str, matrix: torch.Tensor, rows: tuple[str, ...], cols: tupl
 
 def _grouped(items: list, names: tuple[str, ...]) -> list[tuple[str, object]]:
     """(name, item) pairs, a whole group under the group's name wherever all its tokens agree."""
-    left = dict(zip(names, items))
+    left = dict(zip(names, items, strict=True))
     out = []
     if names == TOKENS:
         for group, members in sorted(GROUPS.items(), key=lambda kv: -len(kv[1])):  # largest first

@@ -1,0 +1,42 @@
+"""handattn: write self-attention weights by hand, and see how close they come to the exact rule.
+
+from handattn import load, get_problem, sample_eval_set, score
+result = score(load("solutions/problem2.toml"), sample_eval_set(get_problem("problem2")))
+"""
+
+__version__ = "0.1.0"
+
+from handattn.errors import EvalFileError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
+from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
+from handattn.model import AttentionModel, Trace  # noqa: E402
+from handattn.problems import Problem, get_problem, problem_names, register  # noqa: E402
+from handattn.score import Score, Scorer, score  # noqa: E402
+from handattn.weights import Head, Weights, dumps, from_dict, load, loads, save  # noqa: E402
+
+__all__ = [
+    "AttentionModel",
+    "EvalFileError",
+    "EvalSet",
+    "HandattnError",
+    "Head",
+    "Issue",
+    "Problem",
+    "Score",
+    "Scorer",
+    "Trace",
+    "UnknownProblemError",
+    "WeightFileError",
+    "Weights",
+    "dumps",
+    "eval_set_from_texts",
+    "from_dict",
+    "get_problem",
+    "load",
+    "loads",
+    "problem_names",
+    "read_eval_file",
+    "register",
+    "sample_eval_set",
+    "save",
+    "score",
+]

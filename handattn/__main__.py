@@ -1,0 +1,4 @@
+from handattn._cli import run
+from handattn.cli import main
+
+run(main)

@@ -1,0 +1,162 @@
+"""Evaluation sets: texts and their exact next-token targets, built once, scored against many times.
+
+A set comes from a problem's sampler and a seed (the default: the public seed 0,
+2,048 texts of the problem's length), or from a file of texts, one per line.
+Position t of a text predicts token t+1, so a text of T tokens has T−1 predicted
+positions; texts of different lengths are padded at the end and masked (the mask
+is exact: causal attention never lets padding reach an earlier position).
+
+Shapes: N texts, T = longest text, P = T−1 predicted positions, V = 28.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from handattn.errors import EvalFileError, Issue
+from handattn.problems import Problem, uniforms
+from handattn.vocab import INDEX, IS_LETTER, TOKENS
+from handattn.weights.core import MAX_POSITIONS
+
+DEFAULT_SEED = 0  # the public seed; instructors grade hidden sets with a secret one
+DEFAULT_TEXTS = 2048
+MAX_TEXTS = 1 << 20
+MAX_EVAL_FILE_BYTES = 64 << 20
+
+_TO_TEXT = bytes.maketrans(bytes(range(len(TOKENS))), "".join(TOKENS).encode())
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    problem: Problem
+    tokens: torch.Tensor  # [N, T] int64, padded with 0 past each text's end
+    lengths: torch.Tensor  # [N] int64 tokens per text
+    target: torch.Tensor  # [N, P, V] float64 exact next-token probabilities
+    kind: torch.Tensor  # [N, P] int64 index into problem.contexts
+    source: str  # "seed 0" or the file the texts came from
+    seed: int | None = None
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", fingerprint(self.texts()))
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """[N, P] bool: which positions are real predictions (inside their text)."""
+        P = self.tokens.shape[1] - 1
+        return torch.arange(P) < (self.lengths[:, None] - 1)
+
+    @property
+    def n_positions(self) -> int:
+        return int((self.lengths - 1).sum())
+
+    def texts(self) -> list[str]:
+        rows = self.tokens.tolist()
+        return [bytes(row[:n]).translate(_TO_TEXT).decode() for row, n in zip(rows, self.lengths.tolist(), strict=True)]
+
+
+def fingerprint(texts: list[str]) -> str:
+    """16 hex digits of SHA-256 over the texts, one per line: equal sets, equal fingerprints."""
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def sample_eval_set(
+    problem: Problem, n_texts: int = DEFAULT_TEXTS, length: int | None = None, seed: int = DEFAULT_SEED
+) -> EvalSet:
+    """N texts of `length` tokens from the problem's sampler, the same on every platform."""
+    length = problem.length if length is None else length
+    if not 1 <= n_texts <= MAX_TEXTS or not 2 <= length <= MAX_POSITIONS or seed < 0:
+        raise ValueError(f"need 1 ≤ texts ≤ {MAX_TEXTS}, 2 ≤ length ≤ {MAX_POSITIONS} and seed ≥ 0")
+    tokens = problem.sample(uniforms(seed, n_texts, length))  # [N, T]
+    return _build(problem, tokens, torch.full((n_texts,), length), f"seed {seed}", seed)
+
+
+def eval_set_from_texts(problem: Problem, texts: list[str], source: str = "<texts>") -> EvalSet:
+    """An evaluation set from given texts; each must be one the problem can produce."""
+    issues = []
+    encoded = []
+    for number, text in enumerate(texts, start=1):
+        where = f"line {number}"
+        if not 2 <= len(text) <= MAX_POSITIONS:
+            issues.append(Issue(where, f"has {len(text)} tokens", f"a text needs 2 to {MAX_POSITIONS} tokens"))
+            continue
+        bad = next((ch for ch in text if ch not in INDEX), None)
+        if bad is not None:
+            issues.append(Issue(where, f"{bad!r} is not a token", "texts use only a-z, 0 and 1, one text per line"))
+            continue
+        encoded.append([INDEX[ch] for ch in text])
+    if not texts:
+        issues.append(Issue("", "holds no texts", "write one text per line, e.g. ba1ke1"))
+    if issues:
+        raise EvalFileError(source, issues)
+    lengths = torch.tensor([len(ids) for ids in encoded])
+    tokens = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long)
+    for i, ids in enumerate(encoded):
+        tokens[i, : len(ids)] = torch.tensor(ids)
+    eval_set = _build(problem, tokens, lengths, source, None)
+    _check_possible(eval_set, source)
+    return eval_set
+
+
+def read_eval_file(problem: Problem, path: str | Path) -> EvalSet:
+    """Texts from a file, one per line; blank lines and lines starting with # are skipped."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_EVAL_FILE_BYTES:
+            raise EvalFileError(str(path), [Issue("", "is over the 64 MiB limit", "use fewer texts")])
+        raw = path.read_bytes()
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise EvalFileError(
+            str(path), [Issue(f"line {line}", "is not UTF-8 text", "save the file as plain text")]
+        ) from None
+    except OSError as e:
+        raise EvalFileError(str(path), [Issue("", f"cannot be read ({e.strerror or e})", "check the path")]) from None
+    numbered = [
+        (n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")
+    ]
+    try:
+        eval_set = eval_set_from_texts(problem, [text for _, text in numbered], str(path))
+    except EvalFileError as e:  # report the file's own line numbers, not the count of texts
+        lines_of = {f"line {i}": f"line {n}" for i, (n, _) in enumerate(numbered, start=1)}
+        raise EvalFileError(
+            str(path), [Issue(lines_of.get(x.where, x.where), x.message, x.fix) for x in e.issues]
+        ) from None
+    return eval_set
+
+
+def _build(problem: Problem, tokens: torch.Tensor, lengths: torch.Tensor, source: str, seed: int | None) -> EvalSet:
+    target = problem.exact_probs(tokens)[:, :-1]  # [N, P, V]
+    kind = problem.context_kind(tokens)[:, :-1]  # [N, P]
+    return EvalSet(problem, tokens, lengths, target, kind, source, seed)
+
+
+def _check_possible(eval_set: EvalSet, source: str) -> None:
+    """Refuse texts the problem cannot produce: their targets would describe nothing real."""
+    tokens, mask = eval_set.tokens, eval_set.mask
+    next_prob = eval_set.target.gather(-1, tokens[:, 1:, None])[..., 0]  # [N, P]
+    impossible = (next_prob == 0) & mask  # [N, P]
+    bad_start = ~IS_LETTER[tokens[:, 0]]  # [N]
+    bad = (bad_start | impossible.any(-1)).nonzero()[:, 0].tolist()
+    if not bad:
+        return
+    texts, name = eval_set.texts(), eval_set.problem.name
+    issues = []
+    for i in bad:
+        if bad_start[i]:
+            issues.append(Issue(f"line {i + 1}", "starts with a digit", f"every {name} text starts with a letter"))
+        else:
+            t = int(impossible[i].nonzero()[0]) + 1  # index of the impossible token
+            issues.append(
+                Issue(
+                    f"line {i + 1}",
+                    f"{texts[i][t]!r} cannot follow {texts[i][:t]!r} in {name}",
+                    "use texts the problem can produce",
+                )
+            )
+    raise EvalFileError(source, issues)

@@ -1,0 +1,107 @@
+"""`python -m handattn.new PROBLEM`: write a commented starter weight file to fill in.
+
+The starter loads and scores as it stands (it predicts a uniform distribution),
+so a student can run `check` on it at once and watch the KL fall as they work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from handattn._cli import EXIT_OK, EXIT_UNUSABLE, error_lines, run
+from handattn.errors import HandattnError
+from handattn.problems import Problem, get_problem
+
+PROG = "python -m handattn.new"
+
+STARTER = """\
+# handattn weights for {name}. Fill them in, then run:
+#     python -m handattn.check {name} {path}
+#
+# The problem:
+{statement}
+#
+# The model (README, "The model"):
+#   1. residual     r_i = W_E[x_i] + W_P[i]
+#   2. each head    q = r W_Q, k = r W_K, v = r W_V
+#                   pattern = softmax(scale * q kᵀ), position i sees positions 1…i
+#                   z = pattern v
+#   3. logits       [r | z_1 | … | z_H] W_U + b_U, prediction = softmax(logits)
+#
+# Entries are numbers, or arithmetic in quotes over [params]: "S", "-S/2", "log(21/5)".
+# Rows and columns are names: tokens (a…z, 0, 1), groups (vowels, consonants,
+# letters, digits, all), your features, a head's dims and values. Anything you
+# leave out is 0, so this file already runs: it predicts the uniform distribution.
+
+problem = "{name}"
+# scale = 1    # attn_scores = scale * q kᵀ; no hidden 1/sqrt(d_head)
+
+[params]
+S = 10    # a strength to reuse below, e.g. W_K.consonant.c = "S"
+
+[embed]
+# Your residual features. Delete this whole table to use one feature per token.
+features = ["vowel", "consonant", "digit"]
+W_E.vowels.vowel = 1
+W_E.consonants.consonant = 1
+W_E.digits.digit = 1
+
+[[heads]]
+name = "head1"
+dims = ["c"]        # query/key dimensions: W_Q and W_K write here
+values = ["out"]    # value dimensions: W_V writes here, W_U reads them as rows
+# W_Q.<feature>.<dim> = ...      what each position asks for
+# W_K.<feature>.<dim> = ...      what each position offers; score = scale * q·k
+# W_V.<feature>.<value> = ...    what a position passes on when attended to
+
+[unembed]
+# W_U.<feature or value>.<token or group> = ...   votes for the next token
+# b_U.<token or group> = ...                      a fixed vote
+"""
+
+
+def starter(problem: Problem, path: str) -> str:
+    """The text of a starter file for a problem."""
+    statement = "\n".join("#   " + line for line in textwrap.wrap(problem.statement, 76))
+    return STARTER.format(name=problem.name, path=path, statement=statement)
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Write a commented starter weight file for a problem.")
+    parser.add_argument("problem", help="problem name (python -m handattn.check --list)")
+    parser.add_argument("-o", "--output", help="file to write (default: PROBLEM.toml; - for standard output)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        problem = get_problem(args.problem)
+    except HandattnError as e:
+        print("\n".join(error_lines(prog, e)), file=sys.stderr)
+        return EXIT_UNUSABLE
+    path = args.output or f"{problem.name}.toml"
+    if path == "-":
+        sys.stdout.write(starter(problem, f"{problem.name}.toml"))
+        return EXIT_OK
+    target = Path(path)
+    if target.exists() and not args.force:
+        print(
+            f"{prog}: {path} already exists; choose another name with -o, or pass --force to overwrite it",
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
+    try:
+        target.write_text(starter(problem, path), encoding="utf-8")
+    except OSError as e:
+        print(f"{prog}: cannot write {path} ({e.strerror or e})", file=sys.stderr)
+        return EXIT_UNUSABLE
+    print(f"wrote {path}; fill it in, then run: python -m handattn.check {problem.name} {path}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    run(main)
