@@ -98,7 +98,7 @@ class Scorer:
             raise ValueError(f"weights are for {weights.problem}, the evaluation set for {es.problem.name}")
         log_q = predict_log_probs(model, es.tokens)  # [N, P, V]
         p = es.target
-        kl = (p * (self.log_target - log_q)).sum(-1)  # [N, P]
+        kl = _kl(p, self.log_target, log_q)  # [N, P]
         kl = kl.clamp(min=0.0) * mask  # float rounding can dip to -1e-17; padding counts 0
         hits = p.gather(-1, log_q.argmax(-1, keepdim=True))[..., 0] == self.best  # [N, P]
         return Score(
@@ -134,8 +134,12 @@ def predict_log_probs(model: AttentionModel, tokens: torch.Tensor) -> torch.Tens
 
 
 def kl_divergence(p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """Σ_x p log(p/q) over the last axis; terms with p = 0 are exactly 0."""
-    return (p * (_log_or_zero(p) - log_q)).sum(-1)
+    """Σ_x p log(p/q) over the last axis; terms with p = 0 are exactly 0, even where q = 0."""
+    return _kl(p, _log_or_zero(p), log_q)
+
+
+def _kl(p: torch.Tensor, log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    return torch.where(p > 0, p * (log_p - log_q), 0.0).sum(-1)
 
 
 def _log_or_zero(p: torch.Tensor) -> torch.Tensor:
