@@ -142,7 +142,7 @@ def _prescan(text: str) -> list[Issue]:
 def _toml_issue(message: str) -> Issue:
     match = re.search(r"\(at line (\d+), column (\d+)\)", message)
     reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
-    where = f"line {match.group(1)}, column {match.group(2)}" if match else ""
+    where = f"line {match.group(1)}, column {match.group(2)}" if match else "end of file" if "end of document" in message else ""
     return Issue(
         where, f"is not valid TOML: {reason}", "check the brackets, quotes and `key = value` syntax on that line"
     )
