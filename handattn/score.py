@@ -152,7 +152,7 @@ def baselines(eval_set: EvalSet) -> dict[str, float]:
     mask = eval_set.mask
     p = eval_set.target[mask]  # [M, V]
     support = (p > 0).any(0)  # [V]
-    uniform = torch.where(support, 1.0 / support.sum(), 0.0).log()  # [V]
+    uniform = (support.double() / support.sum()).log()  # [V], float64 (1.0 / an int tensor is float32)
     best_fixed = p.mean(0).log()  # [V], -inf only where every p is 0
     return {
         "uniform": _mean(kl_divergence(p, uniform.expand_as(p))),
