@@ -6,7 +6,7 @@ result = score(load("solutions/problem2.toml"), sample_eval_set(get_problem("pro
 
 __version__ = "0.1.0"
 
-from handattn.errors import EvalFileError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
+from handattn.errors import EvalFileError, EvalSetError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
 from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
 from handattn.model import AttentionModel, Trace  # noqa: E402
 from handattn.problems import Problem, get_problem, problem_names, register  # noqa: E402
@@ -17,6 +17,7 @@ __all__ = [
     "AttentionModel",
     "EvalFileError",
     "EvalSet",
+    "EvalSetError",
     "HandattnError",
     "Head",
     "Issue",

@@ -37,6 +37,10 @@ class UnknownProblemError(HandattnError, KeyError):
         return f"unknown problem {self.name!r}; choose one of: {', '.join(self.known)}"
 
 
+class EvalSetError(HandattnError, ValueError):
+    """Options that do not describe a usable evaluation set (too many texts, too long, …)."""
+
+
 class InputError(HandattnError, ValueError):
     """A file (weights or evaluation texts) that cannot be used, with every issue found."""
 

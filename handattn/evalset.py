@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from handattn.errors import EvalFileError, Issue
+from handattn.errors import EvalFileError, EvalSetError, Issue
 from handattn.problems import Problem, uniforms
 from handattn.vocab import INDEX, IS_LETTER, TOKENS
 from handattn.weights.core import MAX_POSITIONS
@@ -25,6 +25,7 @@ from handattn.weights.core import MAX_POSITIONS
 DEFAULT_SEED = 0  # the public seed; instructors grade hidden sets with a secret one
 DEFAULT_TEXTS = 2048
 MAX_TEXTS = 1 << 20
+MAX_TOKENS = 1 << 22  # texts × length: the exact targets alone take 8·28 bytes per token
 MAX_EVAL_FILE_BYTES = 64 << 20
 
 _TO_TEXT = bytes.maketrans(bytes(range(len(TOKENS))), "".join(TOKENS).encode())
@@ -70,7 +71,11 @@ def sample_eval_set(
     """N texts of `length` tokens from the problem's sampler, the same on every platform."""
     length = problem.length if length is None else length
     if not 1 <= n_texts <= MAX_TEXTS or not 2 <= length <= MAX_POSITIONS or seed < 0:
-        raise ValueError(f"need 1 ≤ texts ≤ {MAX_TEXTS}, 2 ≤ length ≤ {MAX_POSITIONS} and seed ≥ 0")
+        raise EvalSetError(f"need 1 ≤ texts ≤ {MAX_TEXTS:,}, 2 ≤ length ≤ {MAX_POSITIONS} and seed ≥ 0")
+    if n_texts * length > MAX_TOKENS:
+        raise EvalSetError(
+            f"{n_texts:,} texts × {length} tokens is over {MAX_TOKENS:,} tokens; use fewer or shorter texts"
+        )
     tokens = problem.sample(uniforms(seed, n_texts, length))  # [N, T]
     return _build(problem, tokens, torch.full((n_texts,), length), f"seed {seed}", seed)
 
@@ -91,6 +96,8 @@ def eval_set_from_texts(problem: Problem, texts: list[str], source: str = "<text
         encoded.append([INDEX[ch] for ch in text])
     if not texts:
         issues.append(Issue("", "holds no texts", "write one text per line, e.g. ba1ke1"))
+    if not issues and len(encoded) * max(map(len, encoded)) > MAX_TOKENS:
+        issues.append(Issue("", f"holds more than {MAX_TOKENS:,} tokens (texts × longest text)", "use fewer texts"))
     if issues:
         raise EvalFileError(source, issues)
     lengths = torch.tensor([len(ids) for ids in encoded])

@@ -147,3 +147,9 @@ def test_real_process(module, tmp_path):
     assert bad.returncode == 2 and bad.stdout == ""
     assert "Traceback" not in bad.stderr
     assert bad.stderr.startswith(f"{bad_file}: heads[0]")
+
+
+def test_an_oversized_evaluation_set_is_refused_before_any_work(capsys):
+    code, out, err = run(capsys, "problem2", str(SOLUTIONS / "problem2.toml"), "--texts", "100000", "--length", "100")
+    assert code == 2 and out == ""
+    assert "100,000 texts × 100 tokens is over 4,194,304 tokens" in err
