@@ -85,7 +85,9 @@ class AttentionModel(nn.Module):
         if self.W_P is not None:
             n = min(tokens.shape[-1], self.W_P.shape[0])
             r = torch.cat([r[..., :n, :] + self.W_P[:n], r[..., n:, :]], dim=-2)  # rows past W_P get nothing
-        q, k, v, attn_scores, pattern, z = zip(*(head(r) for head in self.heads), strict=True) if self.heads else [()] * 6
+        q, k, v, attn_scores, pattern, z = (
+            zip(*(head(r) for head in self.heads), strict=True) if self.heads else [()] * 6
+        )
         stream = torch.cat([r, *z], dim=-1)  # [N, T, d_model + Σ d_value]
         logits = stream @ self.W_U + self.b_U  # [N, T, d_vocab]
         log_probs = logits.log_softmax(dim=-1)  # [N, T, d_vocab]

@@ -33,7 +33,9 @@ def _matrix(value, place: str) -> torch.Tensor:
     try:
         return torch.as_tensor(value, dtype=torch.float64).detach().clone()
     except (TypeError, ValueError, RuntimeError):
-        raise WeightFileError("weights", [Issue(place, "is not a rectangular array of numbers")]) from None
+        raise WeightFileError(
+            "weights", [Issue(place, "is not a rectangular array of numbers", "give every row the same length")]
+        ) from None
 
 
 @dataclass(frozen=True)

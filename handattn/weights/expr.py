@@ -62,7 +62,7 @@ def check_bounds(value: float) -> float:
     if not math.isfinite(value):
         raise ExpressionError(f"value {value} is not finite")
     if abs(value) > MAX_ABS:
-        raise ExpressionError(f"value {value:.6g} is larger than {MAX_ABS:g} in size")
+        raise ExpressionError(f"value {value:.9g} is larger than {MAX_ABS:g} in size")
     return value
 
 
@@ -93,7 +93,7 @@ def _eval(node: ast.AST, params: dict[str, float], depth: int) -> float:
 
 def _apply(fn, *args: float) -> float:
     try:
-        return _finite(fn(*args))
+        value = fn(*args)
     except ZeroDivisionError:
         raise ExpressionError("division by zero") from None
     except OverflowError:
@@ -102,6 +102,7 @@ def _apply(fn, *args: float) -> float:
         raise ExpressionError(
             f"{getattr(fn, '__name__', 'operation')} is undefined for {', '.join(map(repr, args))}"
         ) from None
+    return _finite(value)  # outside the try: its ExpressionError is a ValueError too
 
 
 def _finite(value: float) -> float:

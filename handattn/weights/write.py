@@ -38,10 +38,12 @@ def dumps(weights: Weights, form: str = "labelled") -> str:
     one_hot = w.features == TOKENS and torch.equal(w.W_E, torch.eye(len(TOKENS), dtype=torch.float64))
     if not one_hot or w.W_P is not None:
         lines += ["", "[embed]", f"features = {_strings(w.features)}"]
-        if not one_hot:
-            lines += matrix("W_E", w.W_E, TOKENS, w.features)
+        if not one_hot:  # an all-zero W_E must still be written, or loading would fill in the one-hot default
+            lines += matrix("W_E", w.W_E, TOKENS, w.features) or ["W_E = {}"]
         if w.W_P is not None:
             lines += matrix("W_P", w.W_P, tuple(str(i + 1) for i in range(len(w.W_P))), w.features)
+            if form == "labelled" and len(w.W_P) and not w.W_P[-1].any():  # the last row sets the number of positions
+                lines.append(f"W_P.{len(w.W_P)} = {{}}")
     for head in w.heads:
         lines += [
             "",
@@ -65,7 +67,11 @@ def dumps(weights: Weights, form: str = "labelled") -> str:
 def _labelled(name: str, matrix: torch.Tensor, rows: tuple[str, ...], cols: tuple[str, ...]) -> list[str]:
     """One line per distinct nonzero row, `W_K.consonants = { c = 20.0 }`, groups where they fit."""
     keyed = _grouped([tuple(row) for row in matrix.tolist()], rows)
-    return [f"{name}.{_key(key)} = {_inline(torch.tensor(row), cols)}" for key, row in keyed if any(row)]
+    return [
+        f"{name}.{_key(key)} = {_inline(torch.tensor(row, dtype=torch.float64), cols)}"  # float32 by default
+        for key, row in keyed
+        if any(row)
+    ]
 
 
 def _grouped(items: list, names: tuple[str, ...]) -> list[tuple[str, object]]:
@@ -83,8 +89,9 @@ def _grouped(items: list, names: tuple[str, ...]) -> list[tuple[str, object]]:
 
 def _dense(name: str, matrix: torch.Tensor, rows: tuple[str, ...], cols: tuple[str, ...]) -> list[str]:
     """An array of rows, each row commented with its name."""
-    body = [f"  [{', '.join(_number(x) for x in row)}],  # {rows[i]}" for i, row in enumerate(matrix.tolist())]
-    return [f"{name} = [  # columns: {', '.join(cols)}", *body, "]"]
+    # names are written as keys even in comments: a raw newline or control character would break the file
+    body = [f"  [{', '.join(_number(x) for x in row)}],  # {_key(rows[i])}" for i, row in enumerate(matrix.tolist())]
+    return [f"{name} = [  # columns: {', '.join(map(_key, cols))}", *body, "]"]
 
 
 def _inline(row: torch.Tensor, cols: tuple[str, ...]) -> str:
@@ -101,7 +108,8 @@ def _key(name: str) -> str:
 
 
 def _string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)  # JSON's string escapes are valid TOML basic strings
+    # JSON's string escapes are valid TOML basic strings; JSON leaves DEL raw, which TOML forbids
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _strings(names: tuple[str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""Reading weight files: TOML text (data, never code) → validated `Weights`.
+"""Building `Weights` from the nested dict a weight file parses to (or a notebook writes).
 
 Two forms, chosen matrix by matrix: a matrix written as an array of rows is
 *dense*; a matrix written as a table is *labelled*, addressed by names,
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -25,9 +23,8 @@ from handattn.vocab import GROUPS, INDEX, TOKENS
 from handattn.weights.core import MAX_FEATURES, MAX_HEAD_DIMS, MAX_HEADS, MAX_POSITIONS, Head, Weights
 from handattn.weights.expr import MAX_ABS, RESERVED, ExpressionError, check_bounds, evaluate
 
-MAX_FILE_BYTES = 1 << 20  # 1 MiB: a real solution is a few KiB
-MAX_KEY_DEPTH = 16  # tomllib is quadratic in the parts of a dotted key; real files use 3
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_POSITIONS = {str(i) for i in range(1, MAX_POSITIONS + 1)}  # "1"…"512", the rows of a labelled W_P
 
 TOP = ("problem", "scale", "params", "embed", "heads", "unembed")
 EMBED = ("features", "W_E", "W_P")
@@ -35,79 +32,13 @@ HEAD = ("name", "dims", "values", "W_Q", "W_K", "W_V")
 UNEMBED = ("W_U", "b_U")
 
 
-def load(path: str | Path, problem: str | None = None) -> Weights:
-    """Load a weight file; with `problem`, also insist that the file is written for it."""
-    path = Path(path)
-    source = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise WeightFileError(
-                source,
-                [
-                    Issue(
-                        "",
-                        f"is {size:,} bytes, over the 1 MiB limit",
-                        "a weight file is a few KiB of numbers and names",
-                    )
-                ],
-            )
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except IsADirectoryError:
-        raise WeightFileError(source, [Issue("", "is a folder, not a weight file", "name a .toml file")]) from None
-    except FileNotFoundError:
-        raise WeightFileError(
-            source,
-            [Issue("", "does not exist", "check the path, or write a starter with `python -m handattn.new PROBLEM`")],
-        ) from None
-    except OSError as e:
-        raise WeightFileError(
-            source, [Issue("", f"cannot be read ({e.strerror or e})", "check the path and its permissions")]
-        ) from None
-    return loads(data, source=source, problem=problem)
-
-
-def loads(text: str | bytes, source: str = "<string>", problem: str | None = None) -> Weights:
-    """Load weights from TOML text (or its bytes)."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_FILE_BYTES:
-            raise WeightFileError(
-                source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
-            )
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as e:
-            line = text[: e.start].count(b"\n") + 1
-            raise WeightFileError(
-                source,
-                [Issue(f"line {line}", f"byte {e.start + 1} is not UTF-8 text", "save the file as UTF-8 (plain text)")],
-            ) from None
-    if len(text) > MAX_FILE_BYTES:
-        raise WeightFileError(
-            source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
-        )
-    if not text.strip():
-        raise WeightFileError(
-            source,
-            [Issue("", "is empty", "start from `python -m handattn.new PROBLEM`, which writes a file to fill in")],
-        )
-    issues = _prescan(text)
-    if issues:
-        raise WeightFileError(source, issues)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise WeightFileError(source, [_toml_issue(str(e))]) from None
-    except RecursionError:
-        raise WeightFileError(
-            source, [Issue("", "nests arrays or tables too deeply", "a matrix is an array of rows of numbers")]
-        ) from None
-    return from_dict(data, source=source, problem=problem)
-
-
 def from_dict(data: dict, source: str = "<dict>", problem: str | None = None) -> Weights:
     """Build weights from the nested dict a TOML file parses to (notebooks may write it directly)."""
+    if not isinstance(data, dict):
+        raise WeightFileError(source, [Issue("", f"is {_kind(data)}", 'pass a dict: {"problem": ..., "heads": [...]}')])
+    issues = _key_issues(data)  # a dict from Python may hold what TOML cannot: non-text keys
+    if issues:
+        raise WeightFileError(source, issues)
     reader = _Reader()
     weights = reader.read(data, problem)
     if reader.issues:
@@ -116,36 +47,18 @@ def from_dict(data: dict, source: str = "<dict>", problem: str | None = None) ->
     return weights
 
 
-def _prescan(text: str) -> list[Issue]:
-    """Refuse what would make tomllib itself slow: dotted keys with very many parts."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):  # a [table] header, or a row of a multi-line array
-            key = stripped.split("]")[0]
-            if "," in key:
-                continue
-        elif "=" in stripped and not stripped.startswith("#"):
-            key = stripped.split("=")[0]
-        else:
+def _key_issues(data, where: str = "", depth: int = 0) -> list[Issue]:
+    """Every key that is not text, down as deep as a weight file's keys go."""
+    if not isinstance(data, dict | list) or depth > 6:
+        return []
+    issues = []
+    for key, value in data.items() if isinstance(data, dict) else enumerate(data):
+        if isinstance(data, dict) and not isinstance(key, str):
+            issues.append(Issue(where or "top level", f"has the key {key!r}, not text", f'write it as text: "{key}"'))
             continue
-        if key.count(".") >= MAX_KEY_DEPTH:
-            return [
-                Issue(
-                    f"line {number}",
-                    f"a key with {key.count('.') + 1} dotted parts",
-                    f"keys have at most {MAX_KEY_DEPTH} parts, e.g. W_K.consonants.c",
-                )
-            ]
-    return []
-
-
-def _toml_issue(message: str) -> Issue:
-    match = re.search(r"\(at line (\d+), column (\d+)\)", message)
-    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
-    where = f"line {match.group(1)}, column {match.group(2)}" if match else "end of file" if "end of document" in message else ""
-    return Issue(
-        where, f"is not valid TOML: {reason}", "check the brackets, quotes and `key = value` syntax on that line"
-    )
+        place = f"{where}[{key}]" if isinstance(data, list) else f"{where}.{key}" if where else key
+        issues += _key_issues(value, place, depth + 1)
+    return issues
 
 
 @dataclass
@@ -167,8 +80,8 @@ class _Axis:
         close = difflib.get_close_matches(key, self.names + tuple(GROUPS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         if key in GROUPS:
-            return f"{hint}{key!r} is a group of tokens, but these rows are {self.what}s: {_listing(self.names)}"
-        return f"{hint}the {self.what}s are: {_listing(self.names)}"
+            return f"{key!r} is a group of tokens, but here the names are: {_listing(self.names)}"
+        return f"{hint}choose from: {_listing(self.names)}"
 
 
 def _listing(names: tuple[str, ...]) -> str:
@@ -205,7 +118,7 @@ class _Reader:
         W_U = self.matrix(
             unembed.get("W_U"),
             "unembed.W_U",
-            _Axis("W_U row (feature or head value dimension)", rows),
+            _Axis("W_U row (a feature or a head's value)", rows),
             _Axis("token", TOKENS),
         )
         b_U = self.vector(unembed.get("b_U"), "unembed.b_U", _Axis("token", TOKENS))
@@ -294,7 +207,7 @@ class _Reader:
             )
         if not isinstance(value, dict):
             return self.matrix(value, where, _Axis("position", ()), _Axis("feature", features))
-        bad = [k for k in value if not (k.isdigit() and 1 <= int(k) <= MAX_POSITIONS)]
+        bad = [k for k in value if k not in _POSITIONS]
         for key in bad:
             self.fail(
                 f"{where}.{key}",
@@ -317,13 +230,13 @@ class _Reader:
         if len(value) > MAX_HEADS:
             self.fail("heads", f"has {len(value)} heads", f"at most {MAX_HEADS} are allowed")
             return []
-        return [h for i, spec in enumerate(value) if (h := self.head(spec, f"heads[{i}]", i, features))]
+        return [self.head(spec, f"heads[{i}]", i, features) for i, spec in enumerate(value)]
 
-    def head(self, spec: dict, where: str, index: int, features: tuple[str, ...]) -> Head | None:
+    def head(self, spec: dict, where: str, index: int, features: tuple[str, ...]) -> Head:
         self.keys(spec, where, HEAD)
         name = spec.get("name", f"h{index}")
-        if not isinstance(name, str) or not name:
-            self.fail(f"{where}.name", f"is {name!r}", 'give the head a name in quotes, e.g. name = "seen_consonant"')
+        if not isinstance(name, str) or not name or len(name) > 32 or "." in name:  # "<name>_v63" must be a name too
+            self.fail(f"{where}.name", f"is {_kind(name)}", 'use a short name without dots, e.g. name = "seen"')
             name = f"h{index}"
         dims = self.head_names(spec, where, "dims", ("W_Q", "W_K"), "d")
         values = self.head_names(spec, where, "values", ("W_V",), f"{name}_v")
@@ -331,9 +244,9 @@ class _Reader:
         W_Q = self.matrix(spec.get("W_Q"), f"{where}.W_Q", rows, _Axis(f"dimension of {name}.dims", dims))
         W_K = self.matrix(spec.get("W_K"), f"{where}.W_K", rows, _Axis(f"dimension of {name}.dims", dims))
         W_V = self.matrix(spec.get("W_V"), f"{where}.W_V", rows, _Axis(f"dimension of {name}.values", values))
-        if W_Q is None or W_K is None or W_V is None:
-            return None
-        return Head(W_Q, W_K, W_V, name, dims, values)
+        # a matrix with an issue becomes zeros, so that later names (W_U rows) still resolve
+        zeros = torch.zeros(len(features), len(dims)), torch.zeros(len(features), len(values))
+        return Head(_or(W_Q, zeros[0]), _or(W_K, zeros[0]), _or(W_V, zeros[1]), name, dims, values)
 
     def head_names(self, spec: dict, where: str, key: str, matrices: tuple[str, ...], prefix: str) -> tuple[str, ...]:
         if key in spec:
@@ -351,8 +264,9 @@ class _Reader:
     def keys(self, table: dict, where: str, allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+                lowered = {name.lower(): name for name in allowed}  # so W_k suggests W_K, not W_V
+                close = difflib.get_close_matches(key.lower(), lowered, n=1)
+                hint = f"did you mean {lowered[close[0]]!r}?" if close else f"allowed here: {', '.join(allowed)}"
                 self.fail(f"{where}.{key}" if where else key, "is not a known key", hint)
 
     def table(self, value, where: str, allowed: tuple[str, ...]) -> dict:
@@ -488,13 +402,20 @@ class _Reader:
         entries = []
         for i, row in enumerate(value):
             if not isinstance(row, list) or len(row) != len(cols.names):
-                got = f"{len(row)} entries" if isinstance(row, list) else _kind(row)
-                self.fail(f"{where}[{i}]", f"has {got}, expected {len(cols.names)}", f"one entry per {cols.what}")
+                n = len(cols.names)
+                got = (
+                    f"has {len(row)} entries, expected {n}" if isinstance(row, list) else f"is {_kind(row)}, not a row"
+                )
+                self.fail(f"{where}[{i}]", got, f"one entry per {cols.what}")
                 return None
             entries.append([self.entry(v, f"{where}[{i}][{j}]") for j, v in enumerate(row)])
         if any(None in row for row in entries):
             return None
         return torch.tensor(entries, dtype=torch.float64).reshape(len(rows.names), len(cols.names))
+
+
+def _or(matrix: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
+    return default if matrix is None else matrix
 
 
 def _dense_width(value) -> int | None:
