@@ -45,7 +45,7 @@ FIXTURES = {
     "attribute": "scale: attribute syntax is not allowed",
     "boolean_entry": "heads[0].W_Q.a.c: is the boolean true, not a number",
     "string_entry": "unembed.W_U.a.b: unknown name 'twenty'",
-    "date_entry": "unembed.W_U.a.b: is datetime.date(2024, 1, 1), not a number",
+    "date_entry": "unembed.W_U.a.b: is the date or time 2024-01-01, not a number",
     "overlapping_groups": "heads[0].W_K.vowels.c: sets [a, c], which heads[0].W_K.all.c already set",
     "missing_dims": 'heads[0].dims: is missing; name the columns of W_Q and W_K, e.g. dims = ["c"]',
     "missing_values": "heads[0].values: is missing",
@@ -238,3 +238,36 @@ def test_random_toml_documents_load_or_raise_weight_file_error(data):
 @given(st.text(max_size=300) | st.binary(max_size=300))
 def test_random_text_and_bytes_load_or_raise_weight_file_error(text):
     _loads_or_refuses(lambda: loads(text))
+
+
+def issues_of(text):
+    with pytest.raises(WeightFileError) as caught:
+        loads(text, source="t.toml")
+    return [f"{i.where}: {i.message}" for i in caught.value.issues]
+
+
+def test_overlapping_groups_give_one_issue_per_key_not_per_token():
+    assert issues_of(HEADER + '[[heads]]\ndims = ["c"]\nvalues = ["v"]\nW_K.all.c = 1\nW_K.vowels.c = 2\n') == [
+        "heads[0].W_K.vowels.c: sets [a, c], which heads[0].W_K.all.c already set"
+    ]
+
+
+def test_missing_dims_is_one_issue_not_a_cascade():
+    assert issues_of(HEADER + '[[heads]]\nvalues = ["v"]\nW_K.consonants.c = 20\nW_Q.all.c = 1\n') == [
+        "heads[0].dims: is missing"
+    ]
+
+
+def test_a_file_of_endless_mistakes_stops_after_50():
+    text = HEADER + "[unembed]\n" + "".join(f"W_U.nope{i}.a = 1\n" for i in range(5000))
+    found = issues_of(text)
+    assert len(found) == 51 and found[-1] == ": stopped reading after 50 problems"
+
+
+def test_an_integer_too_large_for_a_float_is_a_clear_issue():
+    assert issues_of(HEADER + "scale = " + "9" * 400 + "\n") == ["scale: is too large a number"]
+
+
+def test_a_byte_order_mark_is_accepted():
+    weights = loads(b"\xef\xbb\xbf" + HEADER.encode())
+    assert weights.problem == "problem2"

@@ -496,3 +496,10 @@ def test_load_reports_a_missing_path_or_a_folder(tmp_path, make, fragment):
 
 def test_loads_accepts_utf8_bytes():
     assert_same(loads(P2.encode("utf-8")), loads(P2))
+
+
+def test_weights_built_in_python_check_names_like_files_do():
+    from handattn import WeightFileError
+
+    with pytest.raises(WeightFileError, match="'a.b' is not a usable name"):
+        Weights("problem2", W_E=torch.zeros(28, 2), features=("a.b", "c"))

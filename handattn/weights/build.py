@@ -11,6 +11,7 @@ fix, and raised together as one WeightFileError: validate first, run after.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ TOP = ("problem", "scale", "params", "embed", "heads", "unembed")
 EMBED = ("features", "W_E", "W_P")
 HEAD = ("name", "dims", "values", "W_Q", "W_K", "W_V")
 UNEMBED = ("W_U", "b_U")
+MAX_ISSUES = 50  # past this many, a file is not worth reading further
+
+
+class _TooMany(Exception):
+    pass
 
 
 def from_dict(data: dict, source: str = "<dict>", problem: str | None = None) -> Weights:
@@ -40,7 +46,11 @@ def from_dict(data: dict, source: str = "<dict>", problem: str | None = None) ->
     if issues:
         raise WeightFileError(source, issues)
     reader = _Reader()
-    weights = reader.read(data, problem)
+    try:
+        weights = reader.read(data, problem)
+    except _TooMany:
+        weights = None
+        reader.issues.append(Issue("", f"stopped reading after {MAX_ISSUES} problems", "mend these first"))
     if reader.issues:
         raise WeightFileError(source, reader.issues)
     assert weights is not None  # no issues means the reader built them
@@ -100,6 +110,8 @@ class _Reader:
 
     def fail(self, where: str, message: str, fix: str = "") -> None:
         self.issues.append(Issue(where, message, fix))
+        if len(self.issues) >= MAX_ISSUES:
+            raise _TooMany
 
     # -- the file, top down --------------------------------------------------------------------------
 
@@ -241,21 +253,31 @@ class _Reader:
         dims = self.head_names(spec, where, "dims", ("W_Q", "W_K"), "d")
         values = self.head_names(spec, where, "values", ("W_V",), f"{name}_v")
         rows = _Axis("residual feature", features)
-        W_Q = self.matrix(spec.get("W_Q"), f"{where}.W_Q", rows, _Axis(f"dimension of {name}.dims", dims))
-        W_K = self.matrix(spec.get("W_K"), f"{where}.W_K", rows, _Axis(f"dimension of {name}.dims", dims))
-        W_V = self.matrix(spec.get("W_V"), f"{where}.W_V", rows, _Axis(f"dimension of {name}.values", values))
+        qk, v = _Axis(f"dimension of {name}.dims", dims or ()), _Axis(f"dimension of {name}.values", values or ())
+        W_Q = self.matrix(spec.get("W_Q"), f"{where}.W_Q", rows, qk) if dims is not None else None
+        W_K = self.matrix(spec.get("W_K"), f"{where}.W_K", rows, qk) if dims is not None else None
+        W_V = self.matrix(spec.get("W_V"), f"{where}.W_V", rows, v) if values is not None else None
         # a matrix with an issue becomes zeros, so that later names (W_U rows) still resolve
-        zeros = torch.zeros(len(features), len(dims)), torch.zeros(len(features), len(values))
-        return Head(_or(W_Q, zeros[0]), _or(W_K, zeros[0]), _or(W_V, zeros[1]), name, dims, values)
+        return Head(
+            _or(W_Q, _zeros(len(features), len(qk.names))),
+            _or(W_K, _zeros(len(features), len(qk.names))),
+            _or(W_V, _zeros(len(features), len(v.names))),
+            name,
+            qk.names,
+            v.names,
+        )
 
-    def head_names(self, spec: dict, where: str, key: str, matrices: tuple[str, ...], prefix: str) -> tuple[str, ...]:
+    def head_names(
+        self, spec: dict, where: str, key: str, matrices: tuple[str, ...], prefix: str
+    ) -> tuple[str, ...] | None:
+        """The head's `dims` or `values`: given, or counted from its dense matrices; None if missing."""
         if key in spec:
             return self.names(spec[key], f"{where}.{key}", MAX_HEAD_DIMS)
         widths = {_dense_width(spec.get(m)) for m in matrices if m in spec}
         if any(isinstance(spec.get(m), dict) for m in matrices):
             example = 'dims = ["c"]' if key == "dims" else 'values = ["seen"]'
             self.fail(f"{where}.{key}", "is missing", f"name the columns of {' and '.join(matrices)}, e.g. {example}")
-            return ()
+            return None
         width = max((w for w in widths if w is not None), default=0)
         return tuple(f"{prefix}{j}" for j in range(min(width, MAX_HEAD_DIMS + 1)))
 
@@ -283,10 +305,7 @@ class _Reader:
         if len(value) > limit:
             self.fail(where, f"has {len(value)} names", f"at most {limit} are allowed")
             return ()
-        for name in value:
-            if len(name) > 40 or "." in name:
-                self.fail(where, f"{name[:40]!r} is not a usable name", "use a short name without dots")
-        return tuple(value)
+        return tuple(value)  # what a name may look like, `Weights` checks for files and Python alike
 
     def entry(self, value, where: str) -> float | None:
         """A number, or an arithmetic string over [params]; None (with an issue) if neither."""
@@ -296,7 +315,10 @@ class _Reader:
             if isinstance(value, str):
                 return evaluate(value, self.params)
             return check_bounds(float(value))
-        except (ExpressionError, OverflowError) as e:
+        except OverflowError:
+            self.fail(where, "is too large a number", f"keep every entry within ±{MAX_ABS:g}")
+            return None
+        except ExpressionError as e:
             self.fail(
                 where, str(e), f'write a number or arithmetic in quotes such as "-S/2" (finite, within ±{MAX_ABS:g})'
             )
@@ -341,7 +363,7 @@ class _Reader:
     def matrix(self, value, where: str, rows: _Axis, cols: _Axis) -> torch.Tensor | None:
         """A matrix in either form; omitted (None) means all zeros."""
         if value is None:
-            return torch.zeros(len(rows.names), len(cols.names), dtype=torch.float64)
+            return _zeros(len(rows.names), len(cols.names))
         if isinstance(value, list):
             return self.dense(value, where, rows, cols)
         if not isinstance(value, dict):
@@ -351,7 +373,7 @@ class _Reader:
                 f"write a table (labelled: {where.split('.')[-1]}.row.column = value) or an array of rows",
             )
             return None
-        out = torch.zeros(len(rows.names), len(cols.names), dtype=torch.float64)
+        out = _zeros(len(rows.names), len(cols.names))
         setter: dict[tuple[int, int], str] = {}
         ok = True
         for row_key, row in value.items():
@@ -377,18 +399,20 @@ class _Reader:
                     continue
                 number = self.entry(entry, place)
                 ok &= number is not None
-                for i in row_ids:
-                    for j in col_ids:
-                        if (i, j) in setter:
-                            self.fail(
-                                place,
-                                f"sets [{rows.names[i]}, {cols.names[j]}], which {setter[i, j]} already set",
-                                "write each entry once (groups in a matrix must not overlap)",
-                            )
-                            ok = False
-                            break
-                        setter[i, j] = place
-                        out[i, j] = number or 0.0
+                cells = [(i, j) for i in row_ids for j in col_ids]
+                taken = next((cell for cell in cells if cell in setter), None)
+                if taken is not None:
+                    i, j = taken
+                    self.fail(
+                        place,
+                        f"sets [{rows.names[i]}, {cols.names[j]}], which {setter[taken]} already set",
+                        "write each entry once (groups in a matrix must not overlap)",
+                    )
+                    ok = False
+                    continue
+                for cell in cells:
+                    setter[cell] = place
+                    out[cell] = number or 0.0
         return out if ok else None
 
     def dense(self, value: list, where: str, rows: _Axis, cols: _Axis) -> torch.Tensor | None:
@@ -418,6 +442,10 @@ def _or(matrix: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
     return default if matrix is None else matrix
 
 
+def _zeros(rows: int, cols: int) -> torch.Tensor:
+    return torch.zeros(rows, cols, dtype=torch.float64)
+
+
 def _dense_width(value) -> int | None:
     """Columns of a dense matrix (its first row's length), or None if it is not one."""
     if isinstance(value, list) and value and isinstance(value[0], list):
@@ -434,4 +462,6 @@ def _kind(value) -> str:
         return "a list"
     if isinstance(value, str):
         return f"the text {value[:30]!r}"
+    if isinstance(value, datetime.date | datetime.time):
+        return f"the date or time {value.isoformat()}"
     return f"{value!r}"

@@ -25,6 +25,7 @@ from handattn.weights.expr import MAX_ABS
 MAX_FEATURES = 128  # d_model
 MAX_HEADS = 16
 MAX_HEAD_DIMS = 64  # d_head and d_value
+MAX_NAME = 40  # characters in a feature, head or dimension name
 MAX_POSITIONS = 512  # rows of W_P, and the longest text a check will score
 
 
@@ -181,6 +182,11 @@ def _check_names(w: Weights) -> list[Issue]:
     groups = [("features", w.features), ("head names", tuple(h.name for h in w.heads)), ("W_U rows", w.unembed_rows)]
     groups += [(f"heads[{i}].dims", h.dims) for i, h in enumerate(w.heads)]
     for place, names in groups:
+        for name in names:  # names become TOML keys when saved, and "head.x" would read as two
+            if not isinstance(name, str) or not name or len(name) > MAX_NAME or "." in name:
+                issues.append(
+                    Issue(place, f"{str(name)[:MAX_NAME]!r} is not a usable name", "use a short name without dots")
+                )
         seen = set()
         for name in names:
             if name in seen:

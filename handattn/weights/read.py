@@ -73,6 +73,7 @@ def loads(text: str | bytes, source: str = "<string>", problem: str | None = Non
         raise WeightFileError(
             source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
         )
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
     if not text.strip():
         raise WeightFileError(
             source,
