@@ -6,6 +6,12 @@ result = score(load("solutions/problem2.toml"), sample_eval_set(get_problem("pro
 
 __version__ = "0.1.0"
 
+import warnings  # noqa: E402
+
+# torch warns at import when numpy is absent; handattn never uses numpy, so a student would see
+# noise above every report. Only that one message is silenced.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
+
 from handattn.errors import EvalFileError, EvalSetError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
 from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
 from handattn.model import AttentionModel, Trace  # noqa: E402
