@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model, load_note  # benchmarks/_machine.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.15
 FLOOR = "import torch, sympy"
@@ -85,23 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if worst <= TARGET_RATIO else "MISSED"
     print(f"target check ≤ {TARGET_RATIO}× floor: {verdict} (worst {worst:.2f}×)")
     return 0 if worst <= TARGET_RATIO else 1
-
-
-def load_note() -> str:
-    """The 1-minute load average, with a warning when other work competes for the CPUs."""
-    load = os.getloadavg()[0]
-    busy = load > 0.5 * (os.cpu_count() or 1)
-    return f"load average {load:.2f}" + (" — other processes are busy: these numbers are not reliable" if busy else "")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":
