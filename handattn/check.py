@@ -33,23 +33,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
     parser.add_argument("--list", action="store_true", help="list the problems and exit")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
-    parser.add_argument(
-        "--seed",
-        type=_bounded(0, 2**63 - 1),
-        default=DEFAULT_SEED,
-        help=f"evaluation seed (default {DEFAULT_SEED}, the public set)",
-    )
-    parser.add_argument(
-        "--texts",
-        type=_bounded(1, MAX_TEXTS),
-        default=DEFAULT_TEXTS,
-        metavar="N",
-        help=f"texts to sample (default {DEFAULT_TEXTS})",
-    )
-    parser.add_argument(
-        "--length", type=_bounded(2, MAX_POSITIONS), metavar="T", help="tokens per text (default: the problem's, 32)"
-    )
-    parser.add_argument("--eval-file", metavar="FILE", help="score on these texts instead, one per line")
+    sampled = parser.add_argument_group("evaluation set (sampled, or --eval-file)")
+    sampled.add_argument("--seed", type=_bounded(0, 2**63 - 1), help=f"seed (default {DEFAULT_SEED}, the public set)")
+    sampled.add_argument("--texts", type=_bounded(1, MAX_TEXTS), metavar="N", help=f"texts (default {DEFAULT_TEXTS:,})")
+    sampled.add_argument("--length", type=_bounded(2, MAX_POSITIONS), metavar="T", help="tokens per text (default 32)")
+    sampled.add_argument("--eval-file", metavar="FILE", help="score on these texts instead, one per line")
     return parser
 
 
@@ -66,6 +54,10 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         parser.print_usage(sys.stderr)
         print(f"{prog}: error: name a problem ({', '.join(problem_names())}), or use --list", file=sys.stderr)
         return EXIT_UNUSABLE
+    if args.eval_file and (args.seed, args.texts, args.length) != (None, None, None):
+        parser.print_usage(sys.stderr)
+        print(f"{prog}: error: --eval-file gives the texts; drop --seed, --texts and --length", file=sys.stderr)
+        return EXIT_UNUSABLE
     path = args.file or f"{args.problem}.toml"
     # one thread: the tensors are small, and torch's thread pool stalls badly on a busy machine
     # (a grader running many checks at once); the score also no longer depends on the core count
@@ -76,7 +68,8 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         if args.eval_file:
             eval_set = read_eval_file(problem, args.eval_file)
         else:
-            eval_set = sample_eval_set(problem, args.texts, args.length, args.seed)
+            seed = DEFAULT_SEED if args.seed is None else args.seed
+            eval_set = sample_eval_set(problem, args.texts or DEFAULT_TEXTS, args.length, seed)
         result = score(weights, eval_set)
     except HandattnError as e:
         lines = error_lines(prog, e)

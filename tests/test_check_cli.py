@@ -153,3 +153,11 @@ def test_an_oversized_evaluation_set_is_refused_before_any_work(capsys):
     code, out, err = run(capsys, "problem2", str(SOLUTIONS / "problem2.toml"), "--texts", "100000", "--length", "100")
     assert code == 2 and out == ""
     assert "100,000 texts × 100 tokens is over 4,194,304 tokens" in err
+
+
+def test_eval_file_and_sampling_options_do_not_mix(capsys, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("ba1\n")
+    code, out, err = run(capsys, "problem2", str(SOLUTIONS / "problem2.toml"), "--eval-file", str(texts), "--seed", "3")
+    assert code == 2 and out == ""
+    assert "--eval-file gives the texts; drop --seed, --texts and --length" in err

@@ -503,3 +503,10 @@ def test_weights_built_in_python_check_names_like_files_do():
 
     with pytest.raises(WeightFileError, match="'a.b' is not a usable name"):
         Weights("problem2", W_E=torch.zeros(28, 2), features=("a.b", "c"))
+
+
+def test_a_scale_that_is_not_a_number_is_a_weight_file_error():
+    from handattn import WeightFileError
+
+    with pytest.raises(WeightFileError, match="scale: is 'x'; use a number"):
+        Weights("problem2", scale="x")

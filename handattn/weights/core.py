@@ -95,7 +95,10 @@ class Weights:
         W_U = torch.zeros(n_rows, D_VOCAB, dtype=torch.float64) if self.W_U is None else _matrix(self.W_U, "W_U")
         set_(self, "W_U", W_U)
         set_(self, "b_U", torch.zeros(D_VOCAB, dtype=torch.float64) if self.b_U is None else _matrix(self.b_U, "b_U"))
-        set_(self, "scale", float(self.scale))
+        try:
+            set_(self, "scale", float(self.scale))
+        except (TypeError, ValueError):
+            raise WeightFileError("weights", [Issue("scale", f"is {self.scale!r}", "use a number")]) from None
         set_(self, "params", dict(self.params))
         issues = self.validate()
         if issues:
