@@ -7,6 +7,7 @@ line per issue and never a traceback.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 
@@ -34,7 +35,9 @@ class UnknownProblemError(HandattnError, KeyError):
         super().__init__(name)
 
     def __str__(self) -> str:
-        return f"unknown problem {self.name!r}; choose one of: {', '.join(self.known)}"
+        close = difflib.get_close_matches(self.name.lower(), self.known, n=1, cutoff=0.9)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown problem {self.name!r}; {hint}choose one of: {', '.join(self.known)}"
 
 
 class EvalSetError(HandattnError, ValueError):

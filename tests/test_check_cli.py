@@ -161,3 +161,8 @@ def test_eval_file_and_sampling_options_do_not_mix(capsys, tmp_path):
     code, out, err = run(capsys, "problem2", str(SOLUTIONS / "problem2.toml"), "--eval-file", str(texts), "--seed", "3")
     assert code == 2 and out == ""
     assert "--eval-file gives the texts; drop --seed, --texts and --length" in err
+
+
+def test_a_miscapitalised_problem_gets_a_suggestion(capsys):
+    code, _, err = run(capsys, "Problem2", str(SOLUTIONS / "problem2.toml"))
+    assert code == 2 and "unknown problem 'Problem2'; did you mean 'problem2'?" in err
