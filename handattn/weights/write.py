@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ def dumps(weights: Weights, form: str = "labelled") -> str:
         raise ValueError(f"form must be 'labelled' or 'dense', not {form!r}")
     matrix = _labelled if form == "labelled" else _dense
     w = weights
-    lines = [f"# handattn weights, {form} form", f'problem = "{w.problem}"']
+    lines = [f"# handattn weights, {form} form", f"problem = {_string(w.problem)}"]
     if w.scale != 1.0:
         lines.append(f"scale = {_number(w.scale)}")
     if w.params:
@@ -60,18 +61,14 @@ def dumps(weights: Weights, form: str = "labelled") -> str:
     if form == "dense":
         lines.append(f"b_U = [{', '.join(_number(x) for x in w.b_U.tolist())}]")
     elif w.b_U.any():
-        lines.append(f"b_U = {_inline(w.b_U, TOKENS)}")
+        lines.append(f"b_U = {_inline(w.b_U.tolist(), TOKENS)}")
     return "\n".join(lines) + "\n"
 
 
 def _labelled(name: str, matrix: torch.Tensor, rows: tuple[str, ...], cols: tuple[str, ...]) -> list[str]:
     """One line per distinct nonzero row, `W_K.consonants = { c = 20.0 }`, groups where they fit."""
     keyed = _grouped([tuple(row) for row in matrix.tolist()], rows)
-    return [
-        f"{name}.{_key(key)} = {_inline(torch.tensor(row, dtype=torch.float64), cols)}"  # float32 by default
-        for key, row in keyed
-        if any(row)
-    ]
+    return [f"{name}.{_key(key)} = {_inline(row, cols)}" for key, row in keyed if any(row)]
 
 
 def _grouped(items: list, names: tuple[str, ...]) -> list[tuple[str, object]]:
@@ -94,8 +91,8 @@ def _dense(name: str, matrix: torch.Tensor, rows: tuple[str, ...], cols: tuple[s
     return [f"{name} = [  # columns: {', '.join(map(_key, cols))}", *body, "]"]
 
 
-def _inline(row: torch.Tensor, cols: tuple[str, ...]) -> str:
-    entries = [f"{_key(col)} = {_number(x)}" for col, x in _grouped(row.tolist(), cols) if x != 0.0]
+def _inline(row: Sequence[float], cols: tuple[str, ...]) -> str:
+    entries = [f"{_key(col)} = {_number(x)}" for col, x in _grouped(list(row), cols) if x != 0.0]
     return "{ " + ", ".join(entries) + " }"
 
 
