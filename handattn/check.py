@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
             print(json.dumps({"problem": args.problem, "file": path, "error": lines}))
         return EXIT_UNUSABLE
     if args.json:
-        print(json.dumps({**result.to_dict(), "file": path, "handattn": __version__}))
+        print(json.dumps({**result.to_dict(), "file": path, "handattn": __version__}, allow_nan=False))
     else:
         print(report(result, path))
     return EXIT_OK if result.passed else EXIT_FAILED

@@ -57,11 +57,12 @@ class Score:
         return self.kl <= self.threshold
 
     def to_dict(self) -> dict:
+        """Plain JSON data; a number that is undefined (nan: the SE of one text) becomes None."""
         return {
             "problem": self.problem,
             "passed": self.passed,
             "kl": self.kl,
-            "kl_se": self.kl_se,
+            "kl_se": _json_number(self.kl_se),
             "kl_bits": self.kl_bits,
             "threshold": self.threshold,
             "argmax_accuracy": self.argmax_accuracy,

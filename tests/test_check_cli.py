@@ -166,3 +166,11 @@ def test_eval_file_and_sampling_options_do_not_mix(capsys, tmp_path):
 def test_a_miscapitalised_problem_gets_a_suggestion(capsys):
     code, _, err = run(capsys, "Problem2", str(SOLUTIONS / "problem2.toml"))
     assert code == 2 and "unknown problem 'Problem2'; did you mean 'problem2'?" in err
+
+
+def test_json_is_strict_even_when_a_number_is_undefined(capsys, tmp_path):
+    texts = tmp_path / "one.txt"
+    texts.write_text("ba1ke1\n")  # one text: no standard error across texts
+    code, out, _ = run(capsys, "problem2", str(SOLUTIONS / "problem2.toml"), "--json", "--eval-file", str(texts))
+    data = json.loads(out, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+    assert code == 0 and data["kl_se"] is None
