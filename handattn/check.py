@@ -96,12 +96,11 @@ def report(s: Score, path: str) -> str:
     """The human-readable result: verdict, evaluation set, breakdown by context, baselines."""
     verdict = "PASSED" if s.passed else "NOT PASSED"
     relation = "≤" if s.passed else ">"
-    source = s.eval_source if s.seed is None else f"seed {s.seed}"
     lines = [
         f"{s.problem} · {path}",
         f"  {verdict}  KL {_fmt(s.kl)} nats per position (± {_fmt(s.kl_se)}), {relation} threshold {s.threshold:g}",
         f"  {_fmt(s.kl_bits)} bits · argmax is a most-likely token at {s.argmax_accuracy:.2%} of positions · largest |weight| {s.max_abs_weight:g}",
-        f"  scored on {s.n_texts:,} texts from {source}: {s.n_positions:,} predicted positions (eval fingerprint {s.eval_fingerprint})",
+        f"  scored on {s.n_texts:,} texts from {s.eval_source}: {s.n_positions:,} predicted positions (eval fingerprint {s.eval_fingerprint})",
         "",
         f"  {'context':<36}{'positions':>10}{'mean KL':>12}",
     ]

@@ -27,58 +27,35 @@ def load(path: str | Path, problem: str | None = None) -> Weights:
     source = str(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise WeightFileError(
-                source,
-                [
-                    Issue(
-                        "",
-                        f"is {size:,} bytes, over the 1 MiB limit",
-                        "a weight file is a few KiB of numbers and names",
-                    )
-                ],
-            )
+        if size > MAX_FILE_BYTES:  # refuse before reading it
+            raise _too_large(source, size)
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except IsADirectoryError:
-        raise WeightFileError(source, [Issue("", "is a folder, not a weight file", "name a .toml file")]) from None
+        raise _refuse(source, "", "is a folder, not a weight file", "name a .toml file") from None
     except FileNotFoundError:
-        raise WeightFileError(
-            source,
-            [Issue("", "does not exist", "check the path, or write a starter with `python -m handattn.new PROBLEM`")],
-        ) from None
+        fix = "check the path, or write a starter with `python -m handattn.new PROBLEM`"
+        raise _refuse(source, "", "does not exist", fix) from None
     except OSError as e:
-        raise WeightFileError(
-            source, [Issue("", f"cannot be read ({e.strerror or e})", "check the path and its permissions")]
-        ) from None
+        raise _refuse(source, "", f"cannot be read ({e.strerror or e})", "check the path and its permissions") from None
     return loads(data, source=source, problem=problem)
 
 
 def loads(text: str | bytes, source: str = "<string>", problem: str | None = None) -> Weights:
     """Load weights from TOML text (or its bytes)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise _too_large(source)
     if isinstance(text, bytes):
-        if len(text) > MAX_FILE_BYTES:
-            raise WeightFileError(
-                source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
-            )
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             line = text[: e.start].count(b"\n") + 1
-            raise WeightFileError(
-                source,
-                [Issue(f"line {line}", f"byte {e.start + 1} is not UTF-8 text", "save the file as UTF-8 (plain text)")],
-            ) from None
-    if len(text) > MAX_FILE_BYTES:
-        raise WeightFileError(
-            source, [Issue("", "is over the 1 MiB limit", "a weight file is a few KiB of numbers and names")]
-        )
+            fix = "save the file as UTF-8 (plain text)"
+            raise _refuse(source, f"line {line}", f"byte {e.start + 1} is not UTF-8 text", fix) from None
     text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
     if not text.strip():
-        raise WeightFileError(
-            source,
-            [Issue("", "is empty", "start from `python -m handattn.new PROBLEM`, which writes a file to fill in")],
-        )
+        fix = "start from `python -m handattn.new PROBLEM`, which writes a file to fill in"
+        raise _refuse(source, "", "is empty", fix)
     issues = _prescan(text)
     if issues:
         raise WeightFileError(source, issues)
@@ -87,10 +64,19 @@ def loads(text: str | bytes, source: str = "<string>", problem: str | None = Non
     except tomllib.TOMLDecodeError as e:
         raise WeightFileError(source, [_toml_issue(str(e))]) from None
     except RecursionError:
-        raise WeightFileError(
-            source, [Issue("", "nests arrays or tables too deeply", "a matrix is an array of rows of numbers")]
-        ) from None
+        fix = "a matrix is an array of rows of numbers"
+        raise _refuse(source, "", "nests arrays or tables too deeply", fix) from None
     return from_dict(data, source=source, problem=problem)
+
+
+def _refuse(source: str, where: str, message: str, fix: str) -> WeightFileError:
+    return WeightFileError(source, [Issue(where, message, fix)])
+
+
+def _too_large(source: str, size: int) -> WeightFileError:
+    return _refuse(
+        source, "", f"is {size:,} bytes, over the 1 MiB limit", "a weight file is a few KiB of numbers and names"
+    )
 
 
 def _prescan(text: str) -> list[Issue]:
