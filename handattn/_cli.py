@@ -1,36 +1,75 @@
-"""What every command shares: exit codes, one-line errors, quiet broken pipes."""
+"""What every command shares: exit codes, one-line errors, usage errors, quiet broken pipes.
+
+Only this layer touches process-wide state (torch's thread count, the output streams): the
+library never does, so a notebook or a server calling it keeps its own settings.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from handattn.errors import HandattnError, InputError
+from handattn.errors import HandattnError, InputError, UsageError, escape
 
 EXIT_OK = 0  # ran; for check: passed
 EXIT_FAILED = 1  # check: scored, but not passed
 EXIT_UNUSABLE = 2  # unusable input: unknown problem, unreadable or invalid file, bad options
+EXIT_PIPE = 141  # the reader went away (`| head`): 128 + SIGPIPE, as a shell reports it; never a verdict
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 
 MAX_ERROR_LINES = 20
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing and exiting, so a command can still
+    answer in JSON (`--json --texts 0`) and choose its exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
 
 
 def error_lines(prog: str, error: HandattnError) -> list[str]:
     """The lines a command prints for an error: one per issue, never a traceback."""
     if isinstance(error, InputError):
         return error.lines(MAX_ERROR_LINES)
-    return [f"{prog}: {error}"]
+    return [f"{prog}: {'error: ' if isinstance(error, UsageError) else ''}{escape(str(error))}"]
+
+
+def usage_lines(parser: argparse.ArgumentParser, error: UsageError) -> list[str]:
+    """argparse's usage line and the error under it, as a usage mistake is shown."""
+    return [parser.format_usage().rstrip(), *error_lines(parser.prog, error)]
+
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for --json (or an abbreviation argparse accepts), before `--`."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if len(arg) >= 3 and "--json".startswith(arg):
+            return True
+    return False
 
 
 def run(main: Callable[[], int]) -> None:
     """Run a command's main and exit with its code; `| head` closing the pipe is not an error."""
+    import torch  # the one process-wide setting, made here and not in the library
+
+    # one thread: the tensors are small, and torch's thread pool stalls badly on a busy machine
+    # (a grader running many checks at once); scores do not depend on the thread count
+    torch.set_num_threads(1)
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets its escape
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = main()
         sys.stdout.flush()
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # python would complain again while flushing at exit
-        code = EXIT_FAILED
+        code = EXIT_PIPE
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     raise SystemExit(code)

@@ -8,7 +8,43 @@ line per issue and never a traceback.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+MAX_SHOWN = 40  # characters of an untrusted name shown in a message
+MAX_WHERE = 120  # characters of a place ("heads[0].W_K.<key>") shown
+MAX_LINE = 400  # characters of a message or a fix
+
+
+def escape(text: str) -> str:
+    """Text safe for a terminal line: every non-printable character (newline, ESC, a lone surrogate
+    from an undecodable path, U+2028, bidi overrides) becomes its Python escape; the rest is kept."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown(name: object, limit: int = MAX_SHOWN) -> str:
+    """An untrusted name as it appears in a message: quoted, escaped, truncated ('x\\n…')."""
+    text = str(name)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+
+
+def listing(names: Iterable[object], limit: int = 12) -> str:
+    """"a, b, c, … (40 in all)": the first `limit` names, each escaped and truncated."""
+    names = list(names)
+    shown_names = ", ".join(escape(clip(str(n), MAX_SHOWN)) for n in names[:limit])
+    return shown_names + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """"1 text", "2,048 texts"."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 @dataclass(frozen=True)
@@ -20,9 +56,10 @@ class Issue:
     fix: str = ""
 
     def format(self, source: str) -> str:
-        place = f"{source}: {self.where}" if self.where else source
-        line = f"{place}: {self.message}"
-        return f"{line}; {self.fix}" if self.fix else line
+        """One terminal-safe line: the file, the place, the message and the fix, each escaped and capped."""
+        parts = [escape(source), escape(clip(self.where, MAX_WHERE)) if self.where else ""]
+        line = ": ".join([p for p in parts if p] + [escape(clip(self.message, MAX_LINE))])
+        return f"{line}; {escape(clip(self.fix, MAX_LINE))}" if self.fix else line
 
 
 class HandattnError(Exception):
@@ -37,7 +74,11 @@ class UnknownProblemError(HandattnError, KeyError):
     def __str__(self) -> str:
         close = difflib.get_close_matches(self.name.lower(), self.known, n=1, cutoff=0.9)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return f"unknown problem {self.name!r}; {hint}choose one of: {', '.join(self.known)}"
+        return f"unknown problem {shown(self.name)}; {hint}choose one of: {listing(self.known, 40)}"
+
+
+class UsageError(HandattnError, ValueError):
+    """Command-line options that cannot be used together or at all; the command prints its usage."""
 
 
 class EvalSetError(HandattnError, ValueError):
@@ -53,10 +94,10 @@ class InputError(HandattnError, ValueError):
         super().__init__(self.lines()[0] if self.issues else source)
 
     def lines(self, limit: int | None = None) -> list[str]:
-        shown = self.issues if limit is None else self.issues[:limit]
-        lines = [issue.format(self.source) for issue in shown]
-        if len(self.issues) > len(shown):
-            lines.append(f"{self.source}: … and {len(self.issues) - len(shown)} more issues")
+        kept = self.issues if limit is None else self.issues[:limit]
+        lines = [issue.format(self.source) for issue in kept]
+        if len(self.issues) > len(kept):
+            lines.append(f"{escape(self.source)}: … and {plural(len(self.issues) - len(kept), 'more issue')}")
         return lines
 
     def __str__(self) -> str:

@@ -6,29 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import random_tokens, random_weights
 
 from handattn import AttentionModel, Head, Trace, Weights, load
 from handattn.vocab import D_VOCAB, TOKENS
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def random_weights(seed=0, d_model=5, widths=((3, 2), (1, 4)), n_pos=4, scale=0.7) -> Weights:
-    """Random weights: one head per (d_head, d_value) in `widths`, W_P with `n_pos` rows (or none)."""
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*shape):
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
-
-    heads = [Head(rand(d_model, d_head), rand(d_model, d_head), rand(d_model, d_value)) for d_head, d_value in widths]
-    n_rows = d_model + sum(d_value for _, d_value in widths)
-    W_P = None if n_pos is None else rand(n_pos, d_model)
-    return Weights("problem2", heads, rand(n_rows, D_VOCAB), rand(D_VOCAB), rand(D_VOCAB, d_model), W_P, scale=scale)
-
-
-def random_tokens(seed, n, length):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, D_VOCAB, (n, length), generator=g)
 
 
 def naive_forward(w: Weights, ids: list[int]) -> tuple[list[list[float]], list[list[list[float]]]]:
@@ -152,7 +135,7 @@ def test_one_text_alone_equals_the_same_text_in_a_batch():
 
 
 def test_trace_fields_shapes_and_dtypes():
-    w = random_weights(8, d_model=5, widths=((3, 2), (1, 4)))
+    w = random_weights(8, features=5, widths=((3, 2), (1, 4)))
     trace = AttentionModel(w)(random_tokens(8, 2, 7))
     assert isinstance(trace, Trace)
     assert trace.residual.shape == (2, 7, 5)
@@ -213,7 +196,7 @@ def test_default_weights_give_the_uniform_distribution():
 
 
 def test_each_head_writes_its_own_unembedding_rows():
-    w = random_weights(13, d_model=3, widths=((2, 1), (2, 2)))
+    w = random_weights(13, features=3, widths=((2, 1), (2, 2)))
     tokens = random_tokens(13, 2, 5)
     trace = AttentionModel(w)(tokens)
     stream = torch.cat([trace.residual, trace.z[0], trace.z[1]], dim=-1)  # [N, T, 3 + 1 + 2]

@@ -2,12 +2,12 @@
 
 import pytest
 
-from handattn import get_problem, load
+from handattn import get_problem, load, problem_names
 from handattn.check import main as check_main
 from handattn.new import main as new_main
 
 
-@pytest.mark.parametrize("problem", ["problem1", "problem2"])
+@pytest.mark.parametrize("problem", problem_names())
 def test_starter_loads_and_scores_but_does_not_pass(problem, tmp_path, capsys):
     path = tmp_path / f"{problem}.toml"
     assert new_main([problem, "-o", str(path)]) == 0

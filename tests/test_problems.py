@@ -15,7 +15,7 @@ from handattn.problems import get_problem, problem_names, reference_sample, regi
 from handattn.problems.base import Problem, draw, first_tokens
 from handattn.vocab import CONSONANTS, D_VOCAB, INDEX, IS_LETTER, TOKENS, VOWELS, encode
 
-PROBLEMS = ["problem1", "problem2"]
+PROBLEMS = problem_names()
 
 # prefixes at the edges of the rules: one token, only vowels, only consonants, y, digits (even where a
 # problem never produces them: the vectorised rule is also run on padded and user-given texts)

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import random_weights
 
 from handattn import (
     AttentionModel,
     EvalFileError,
-    Head,
     Scorer,
     Weights,
     eval_set_from_texts,
     get_problem,
     load,
+    problem_names,
     read_eval_file,
     sample_eval_set,
     score,
@@ -25,22 +26,7 @@ from handattn import (
 from handattn.vocab import CONSONANTS, D_VOCAB, INDEX, VOWELS, encode
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROBLEMS = ["problem1", "problem2"]
-
-
-def random_weights(problem: str, seed: int, d_model: int = 6) -> Weights:
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*shape):
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
-
-    heads = [
-        Head(rand(d_model, 2), rand(d_model, 2), rand(d_model, 3)),
-        Head(rand(d_model, 1), rand(d_model, 1), rand(d_model, 1)),
-    ]
-    return Weights(
-        problem, heads, rand(d_model + 4, D_VOCAB), rand(D_VOCAB), rand(D_VOCAB, d_model), rand(5, d_model), scale=0.5
-    )
+PROBLEMS = problem_names()
 
 
 def exact_p2() -> Weights:
@@ -49,7 +35,7 @@ def exact_p2() -> Weights:
 
 def solutions(problem: str) -> dict[str, Weights]:
     """Weights checked against the slow reference (zero weights have their own closed-form test)."""
-    found = {"random0": random_weights(problem, 0), "random1": random_weights(problem, 1, 3)}
+    found = {"random0": random_weights(0, problem, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5), "random1": random_weights(1, problem, features=3, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)}
     if problem == "problem2":
         found["exact"] = exact_p2()
     return found
@@ -148,7 +134,7 @@ def test_zero_weights_score_the_uniform_guess_over_all_28_tokens(small_set):
 
 
 def test_scoring_a_model_equals_scoring_its_weights(small_set):
-    weights = random_weights(small_set.problem.name, 2)
+    weights = random_weights(2, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)
     by_weights, by_model = score(weights, small_set), score(AttentionModel(weights), small_set)
     assert by_model.kl == by_weights.kl and by_model.max_abs_weight == by_weights.max_abs_weight
 
@@ -162,7 +148,7 @@ def test_weights_for_another_problem_are_refused():
 
 
 def test_score_is_the_same_to_the_last_bit(small_set):
-    weights = random_weights(small_set.problem.name, 3)
+    weights = random_weights(3, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)
     scorer = Scorer(small_set)
     first, again = scorer(weights), scorer(weights)
     fresh = Scorer(sample_eval_set(small_set.problem, 20, 12))(weights)
@@ -225,7 +211,7 @@ def test_baselines_computed_independently(small_set):
 
 
 def test_kl_bits_threshold_and_standard_error(small_set):
-    result = Scorer(small_set)(random_weights(small_set.problem.name, 5))
+    result = Scorer(small_set)(random_weights(5, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5))
     assert result.kl_bits == result.kl / math.log(2)
     assert result.threshold == small_set.problem.threshold
     assert result.passed == (result.kl <= result.threshold)
@@ -238,7 +224,7 @@ def test_kl_bits_threshold_and_standard_error(small_set):
 
 
 def test_to_dict_is_json(small_set):
-    result = Scorer(small_set)(random_weights(small_set.problem.name, 6))
+    result = Scorer(small_set)(random_weights(6, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5))
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert {"problem", "kl", "kl_se", "passed", "threshold", "n_positions", "eval_fingerprint"} <= data.keys()
     assert data["problem"] == small_set.problem.name and data["kl"] == result.kl and data["passed"] is result.passed
@@ -255,7 +241,7 @@ def test_texts_of_different_lengths_score_as_their_length_groups(name):
     sampled = sample_eval_set(problem, 12, 10).texts()
     lengths = [2, 10, 5, 2, 7, 10, 5, 3, 7, 9, 2, 5]
     texts = [text[:n] for text, n in zip(sampled, lengths, strict=True)]  # prefixes of possible texts are possible
-    weights = random_weights(name, 7)
+    weights = random_weights(7, name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)
     mixed = eval_set_from_texts(problem, texts)
     assert mixed.texts() == texts and mixed.n_positions == sum(n - 1 for n in lengths)
     assert mixed.mask.sum() == mixed.n_positions

@@ -4,6 +4,7 @@ import tomllib
 
 import pytest
 import torch
+from conftest import random_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -362,30 +363,19 @@ def test_from_dict_refuses_what_no_toml_file_could_say(data, where, fragment):
 # -- saving -------------------------------------------------------------------------------------------------
 
 
-def random_weights(seed: int, one_hot: bool = False, density: float = 1.0, n_pos: int = 7) -> Weights:
-    """Two heads of different widths, named features, positions, params and a scale; `density` of entries nonzero."""
-    g = torch.Generator().manual_seed(seed)
-
-    def r(*shape):
-        keep = torch.rand(*shape, generator=g, dtype=F64) < density
-        return torch.randn(*shape, generator=g, dtype=F64) * 100 * keep
-
+def file_like_weights(seed: int, one_hot: bool = False, density: float = 1.0, n_pos: int = 7) -> Weights:
+    """Two named heads of different widths, named features, positions, params and a scale; large entries."""
     features = TOKENS if one_hot else ("vowel", "consonant", "digit", "first token", "é")
-    d = len(features)
-    heads = [
-        Head(r(d, 2), r(d, 2), r(d, 1), name="prev", dims=("x", "y"), values=("seen",)),
-        Head(r(d, 3), r(d, 3), r(d, 2), name='say "hi"'),
-    ]
-    return Weights(
-        "problem2",
-        heads,
-        W_U=r(d + 3, 28),
-        b_U=r(28),
-        W_E=None if one_hot else r(28, d),
-        W_P=r(n_pos, d) if n_pos else None,
+    return random_weights(
+        seed,
         features=features,
-        scale=float(r(1)),
-        params={"S": float(r(1)), "half": 0.5},
+        one_hot=one_hot,
+        widths=((2, 1), (3, 2)),
+        n_pos=n_pos or None,
+        scale=None,
+        magnitude=100.0,
+        density=density,
+        named=True,
     )
 
 
@@ -399,9 +389,9 @@ def sparse_weights() -> Weights:
 
 WEIGHTS = {
     "worked example": lambda: loads(P2),
-    "random named features": lambda: random_weights(0),
-    "random one-hot": lambda: random_weights(1, one_hot=True, n_pos=0),
-    "random one-hot with positions": lambda: random_weights(2, one_hot=True, density=0.3),
+    "random named features": lambda: file_like_weights(0),
+    "random one-hot": lambda: file_like_weights(1, one_hot=True, n_pos=0),
+    "random one-hot with positions": lambda: file_like_weights(2, one_hot=True, density=0.3),
     "awkward names": lambda: from_dict(
         {
             "problem": "problem2",
@@ -441,7 +431,7 @@ def test_save_then_load_gives_the_same_weights_exactly(name, form, tmp_path):
     form=st.sampled_from(["labelled", "dense"]),
 )
 def test_any_weights_survive_dumps_then_loads_exactly(seed, one_hot, density, n_pos, form):
-    w = random_weights(seed, one_hot, density, n_pos)
+    w = file_like_weights(seed, one_hot, density, n_pos)
     assert_same(loads(dumps(w, form)), w)
 
 

@@ -1,0 +1,69 @@
+"""Text every command shares: numbers, tables and the check report. Returns strings; prints nothing.
+
+Untrusted text (paths, names from a file) goes through `errors.escape`/`shown` before it is
+placed in a line, so a report can never carry a control character to the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from handattn.errors import escape, plural
+from handattn.problems import get_problem, problem_names
+from handattn.score import Score
+
+
+def fmt(x: float) -> str:
+    """A KL-sized number: 4 decimals, or 3 significant digits when small; "–" for undefined."""
+    if x != x:
+        return "–"
+    if x == 0:
+        return "0"
+    return f"{x:.4f}" if abs(x) >= 1e-3 else f"{x:.2e}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Columns as wide as their widest cell, two spaces apart; the first left-aligned, the rest right."""
+    widths = [max(len(str(row[j])) for row in [header, *rows]) for j in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = cells
+        return indent + "  ".join([f"{first:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))])
+
+    return [line(header).rstrip(), *(line(row).rstrip() for row in rows)]
+
+
+def problem_list() -> str:
+    """One line per registered problem: its name, summary and pass threshold (what --list prints)."""
+    lines = []
+    for name in problem_names():
+        p = get_problem(name)
+        lines.append(f"{name}  {p.summary}  (pass: KL ≤ {p.threshold:g} nats)")
+    return "\n".join(lines)
+
+
+def report(s: Score, path: str) -> str:
+    """The human-readable result: verdict, evaluation set, breakdown by context, baselines."""
+    verdict = "PASSED" if s.passed else "NOT PASSED"
+    relation = "≤" if s.passed else ">"
+    lines = [
+        f"{s.problem} · {escape(str(path))}",
+        f"  {verdict}  KL {fmt(s.kl)} nats per position (± {fmt(s.kl_se)}), {relation} threshold {s.threshold:g}",
+        f"  {fmt(s.kl_bits)} bits · argmax is a most-likely token at {s.argmax_accuracy:.2%} of positions"
+        f" · largest |weight| {s.max_abs_weight:g}",
+        f"  scored on {plural(s.n_texts, 'text')} from {escape(s.eval_source)}: "
+        f"{plural(s.n_positions, 'predicted position')} (eval fingerprint {s.eval_fingerprint})",
+        "",
+    ]
+    rows = [(c.name, f"{c.n_positions:,}", fmt(c.kl)) for c in s.by_context]
+    lines += table(("context", "positions", "mean KL"), rows)
+    lines += [
+        "",
+        f"  baselines: uniform over possible next tokens {fmt(s.baselines['uniform'])} · "
+        f"best fixed distribution {fmt(s.baselines['best_fixed'])} nats",
+    ]
+    if not s.passed:
+        worst = max((c for c in s.by_context if c.n_positions), key=lambda c: c.kl * c.n_positions)
+        share = worst.kl * worst.n_positions / (s.kl * s.n_positions)
+        lines.append(f"  most of the gap: {worst.name} ({share:.0%} of the total KL)")
+    return "\n".join(lines)
