@@ -42,7 +42,6 @@ def usage_lines(parser: argparse.ArgumentParser, error: UsageError) -> list[str]
     return [parser.format_usage().rstrip(), *error_lines(parser.prog, error)]
 
 
-
 def wants_json(argv: Sequence[str]) -> bool:
     """Whether the command line asks for --json (or an abbreviation argparse accepts), before `--`."""
     for arg in argv:

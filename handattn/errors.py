@@ -36,14 +36,14 @@ def shown(name: object, limit: int = MAX_SHOWN) -> str:
 
 
 def listing(names: Iterable[object], limit: int = 12) -> str:
-    """"a, b, c, … (40 in all)": the first `limit` names, each escaped and truncated."""
+    """ "a, b, c, … (40 in all)": the first `limit` names, each escaped and truncated."""
     names = list(names)
     shown_names = ", ".join(escape(clip(str(n), MAX_SHOWN)) for n in names[:limit])
     return shown_names + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
-    """"1 text", "2,048 texts"."""
+    """ "1 text", "2,048 texts"."""
     return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 

@@ -28,7 +28,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = " 
 
     def line(cells: Sequence[str]) -> str:
         first, *rest = cells
-        return indent + "  ".join([f"{first:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))])
+        return indent + "  ".join(
+            [f"{first:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))]
+        )
 
     return [line(header).rstrip(), *(line(row).rstrip() for row in rows)]
 

@@ -396,10 +396,10 @@ WEIGHTS = {
         {
             "problem": "problem2",
             "embed": {
-                "features": ["all", "first token", 'q"uote', "back\\slash", "new\nline", "del\x7f", "nul\x00", "#"]
+                "features": ["all", "first token", 'q"uote', "back\\slash", "[new] line", "größe", "'single'", "#"]
             },
-            "heads": [{"name": "tab\there", "dims": ["x = 1", "[y]"], "values": ["é"], "W_Q": {"#": {"[y]": 2}}}],
-            "unembed": {"W_U": {"é": {"a": 1}, "new\nline": {"b": -1}}},
+            "heads": [{"name": "tab here", "dims": ["x = 1", "[y]"], "values": ["é"], "W_Q": {"#": {"[y]": 2}}}],
+            "unembed": {"W_U": {"é": {"a": 1}, "[new] line": {"b": -1}}},
         }
     ),
     "all plus first": lambda: loads(
@@ -491,7 +491,7 @@ def test_loads_accepts_utf8_bytes():
 def test_weights_built_in_python_check_names_like_files_do():
     from handattn import WeightFileError
 
-    with pytest.raises(WeightFileError, match="'a.b' is not a usable name"):
+    with pytest.raises(WeightFileError, match="'a.b' holds a dot"):
         Weights("problem2", W_E=torch.zeros(28, 2), features=("a.b", "c"))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from handattn.errors import Issue, WeightFileError
+from handattn.errors import Issue, WeightFileError, shown
 from handattn.vocab import D_VOCAB, TOKENS
 from handattn.weights.expr import MAX_ABS
 
@@ -27,6 +27,25 @@ MAX_HEADS = 16
 MAX_HEAD_DIMS = 64  # d_head and d_value
 MAX_NAME = 40  # characters in a feature, head or dimension name
 MAX_POSITIONS = 512  # rows of W_P, and the longest text a check will score
+NAME_FIX = f"use a short printable name without dots (at most {MAX_NAME} characters)"
+
+
+def name_problem(name: object) -> str | None:
+    """Why a feature, head or dimension name cannot be used, or None if it can.
+
+    Names become TOML keys when saved and appear in every message, so they are short,
+    printable (no newline or escape sequence can hide in one), and free of dots
+    ("head.x" would read back as two keys).
+    """
+    if not isinstance(name, str) or not name:
+        return "is empty or not text"
+    if len(name) > MAX_NAME:
+        return f"is {len(name):,} characters long (at most {MAX_NAME})"
+    if not name.isprintable():
+        return "holds a control or invisible character"
+    if "." in name:
+        return "holds a dot"
+    return None
 
 
 def _matrix(value, place: str) -> torch.Tensor:
@@ -72,6 +91,7 @@ class Weights:
     features: tuple[str, ...] = ()  # names of the d_model residual features
     scale: float = 1.0  # attn_scores = scale · q kᵀ; no hidden 1/sqrt(d_head)
     params: dict[str, float] = field(default_factory=dict)  # named constants the file declared
+    warnings: tuple[Issue, ...] = field(default=(), compare=False)  # what the reader noticed but allowed
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: fill in defaults once, here
@@ -100,6 +120,7 @@ class Weights:
         except (TypeError, ValueError):
             raise WeightFileError("weights", [Issue("scale", f"is {self.scale!r}", "use a number")]) from None
         set_(self, "params", dict(self.params))
+        set_(self, "warnings", tuple(self.warnings))
         issues = self.validate()
         if issues:
             raise WeightFileError("weights", issues)
@@ -185,18 +206,14 @@ def _check_names(w: Weights) -> list[Issue]:
     groups = [("features", w.features), ("head names", tuple(h.name for h in w.heads)), ("W_U rows", w.unembed_rows)]
     groups += [(f"heads[{i}].dims", h.dims) for i, h in enumerate(w.heads)]
     for place, names in groups:
-        for name in names:  # names become TOML keys when saved, and "head.x" would read as two
-            if not isinstance(name, str) or not name or len(name) > MAX_NAME or "." in name:
-                issues.append(
-                    Issue(place, f"{str(name)[:MAX_NAME]!r} is not a usable name", "use a short name without dots")
-                )
+        for name in names:
+            problem = name_problem(name)
+            if problem:
+                issues.append(Issue(place, f"the name {shown(name)} {problem}", NAME_FIX))
         seen = set()
         for name in names:
             if name in seen:
-                issues.append(
-                    Issue(
-                        place, f"the name {name!r} is used twice", "give every feature and value dimension its own name"
-                    )
-                )
+                fix = "give every feature and value dimension its own name"
+                issues.append(Issue(place, f"the name {shown(name)} is used twice", fix))
             seen.add(name)
     return issues

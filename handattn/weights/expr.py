@@ -13,6 +13,8 @@ import ast
 import math
 import operator
 
+from handattn.errors import MAX_SHOWN, clip, escape, listing, shown
+
 MAX_CHARS = 200  # an entry is a short formula, not a program
 MAX_NODES = 64
 MAX_DEPTH = 16
@@ -35,10 +37,18 @@ _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 class ExpressionError(ValueError):
     """An entry that is not a valid, bounded expression; the message says what to change."""
 
+    def __init__(self, message: str, unknown_name: str | None = None):
+        super().__init__(message)
+        self.unknown_name = unknown_name  # set when the only trouble is a name that is not a parameter
 
-def evaluate(text: str, params: dict[str, float] | None = None) -> float:
-    """The float value of an entry's expression over the given parameters."""
+
+def evaluate(text: str, params: dict[str, float] | None = None, used: set[str] | None = None) -> float:
+    """The float value of an entry's expression over the given parameters.
+
+    Each parameter the expression reads is added to `used`, when given.
+    """
     params = params or {}
+    used = set() if used is None else used
     if len(text) > MAX_CHARS:
         raise ExpressionError(f"expression is {len(text)} characters long (at most {MAX_CHARS})")
     if not text.strip():
@@ -47,14 +57,14 @@ def evaluate(text: str, params: dict[str, float] | None = None) -> float:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise ExpressionError(
-            f"{text!r} is not arithmetic (use numbers, parameters, + - * / ** and log exp sqrt)"
+            f"{shown(text)} is not arithmetic (use numbers, parameters, + - * / ** and log exp sqrt)"
         ) from None
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_NODES:
         raise ExpressionError(
             f"expression has {nodes} parts (at most {MAX_NODES}); declare a parameter for a piece of it"
         )
-    value = _eval(tree.body, params, depth=0)
+    value = _eval(tree.body, params, used, depth=0)
     return check_bounds(value)
 
 
@@ -66,28 +76,29 @@ def check_bounds(value: float) -> float:
     return value
 
 
-def _eval(node: ast.AST, params: dict[str, float], depth: int) -> float:
+def _eval(node: ast.AST, params: dict[str, float], used: set[str], depth: int) -> float:
     if depth > MAX_DEPTH:
         raise ExpressionError(f"expression is nested more than {MAX_DEPTH} deep")
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return _finite(float(node.value))
     if isinstance(node, ast.Name):
         if node.id in params:
+            used.add(node.id)
             return params[node.id]
         if node.id in CONSTANTS:
             return CONSTANTS[node.id]
-        known = ", ".join(sorted(params)) or "none declared"
-        raise ExpressionError(f"unknown name {node.id!r} (parameters: {known}; constants: pi, e)")
+        known = listing(sorted(params)) or "none declared"
+        raise ExpressionError(f"unknown name {shown(node.id)} (parameters: {known}; constants: pi, e)", node.id)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand, params, depth + 1))
+        return _UNARY[type(node.op)](_eval(node.operand, params, used, depth + 1))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left = _eval(node.left, params, depth + 1)
-        right = _eval(node.right, params, depth + 1)
+        left = _eval(node.left, params, used, depth + 1)
+        right = _eval(node.right, params, used, depth + 1)
         return _apply(_BINARY[type(node.op)], left, right)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
         if len(node.args) != 1 or node.keywords:
             raise ExpressionError(f"{node.func.id}() takes exactly one argument")
-        return _apply(FUNCTIONS[node.func.id], _eval(node.args[0], params, depth + 1))
+        return _apply(FUNCTIONS[node.func.id], _eval(node.args[0], params, used, depth + 1))
     raise ExpressionError(f"{_describe(node)} is not allowed (use numbers, parameters, + - * / ** and log exp sqrt)")
 
 
@@ -113,7 +124,7 @@ def _finite(value: float) -> float:
 
 def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return f"calling {node.func.id}()"
+        return f"calling {escape(clip(node.func.id, MAX_SHOWN))}()"
     if isinstance(node, ast.Constant):
-        return f"the constant {node.value!r}"
+        return f"the constant {escape(clip(repr(node.value), MAX_SHOWN))}"
     return f"{type(node).__name__.lower()} syntax"
