@@ -82,8 +82,12 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
             print(json.dumps({"problem": problem_name, "file": args and _path(args), "error": lines}))
         return EXIT_UNUSABLE
     path = _path(args)
+    warnings = [w.format(path) for w in weights.warnings]
+    if warnings:
+        print("\n".join(warnings), file=sys.stderr)
     if args.json:
-        print(json.dumps({**result.to_dict(), "file": path, "handattn": __version__}, allow_nan=False))
+        data = {**result.to_dict(), "file": path, "warnings": warnings, "handattn": __version__}
+        print(json.dumps(data, allow_nan=False))
     else:
         print(report(result, path))
     return EXIT_OK if result.passed else EXIT_FAILED

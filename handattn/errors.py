@@ -14,6 +14,7 @@ from dataclasses import dataclass
 MAX_SHOWN = 40  # characters of an untrusted name shown in a message
 MAX_WHERE = 120  # characters of a place ("heads[0].W_K.<key>") shown
 MAX_LINE = 400  # characters of a message or a fix
+MAX_ISSUES = 50  # past this many issues, a file is not worth reading further
 
 
 def escape(text: str) -> str:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from handattn.errors import EvalFileError, EvalSetError, Issue
+from handattn.errors import MAX_ISSUES, EvalFileError, EvalSetError, Issue, plural, shown
 from handattn.problems import Problem, uniforms
+from handattn.untrusted import read_capped
 from handattn.vocab import INDEX, IS_LETTER, TOKENS
 from handattn.weights.core import MAX_POSITIONS
 
@@ -82,19 +83,51 @@ def sample_eval_set(
 
 def eval_set_from_texts(problem: Problem, texts: list[str], source: str = "<texts>") -> EvalSet:
     """An evaluation set from given texts; each must be one the problem can produce."""
-    issues = []
+    return _from_numbered(problem, list(enumerate(texts, start=1)), source)
+
+
+def read_eval_file(problem: Problem, path: str | Path) -> EvalSet:
+    """Texts from a file, one per line (split on newline only; a trailing carriage return is dropped);
+    blank lines and lines starting with # are skipped. A regular file of at most 64 MiB, in UTF-8."""
+    source = str(path)
+    raw = read_capped(
+        path, MAX_EVAL_FILE_BYTES, EvalFileError, missing_fix="check the path", large_fix="use fewer texts"
+    )
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark, as some editors write
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise EvalFileError(
+            source, [Issue(f"line {line}", "is not UTF-8 text", "save the file as plain text")]
+        ) from None
+    numbered = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r").strip(" \t")
+        if line and not line.startswith("#"):
+            numbered.append((number, line))
+    return _from_numbered(problem, numbered, source)
+
+
+def _from_numbered(problem: Problem, numbered: list[tuple[int, str]], source: str) -> EvalSet:
+    """Texts with their line numbers → an EvalSet; every bad line is reported, up to MAX_ISSUES."""
+    issues: list[Issue] = []
     encoded = []
-    for number, text in enumerate(texts, start=1):
+    for number, text in numbered:
         where = f"line {number}"
         if not 2 <= len(text) <= MAX_POSITIONS:
-            issues.append(Issue(where, f"has {len(text)} tokens", f"a text needs 2 to {MAX_POSITIONS} tokens"))
-            continue
-        bad = next((ch for ch in text if ch not in INDEX), None)
-        if bad is not None:
-            issues.append(Issue(where, f"{bad!r} is not a token", "texts use only a-z, 0 and 1, one text per line"))
-            continue
-        encoded.append([INDEX[ch] for ch in text])
-    if not texts:
+            issues.append(
+                Issue(where, f"has {plural(len(text), 'token')}", f"a text needs 2 to {MAX_POSITIONS} tokens")
+            )
+        elif (bad := next((ch for ch in text if ch not in INDEX), None)) is not None:
+            issues.append(
+                Issue(where, f"{shown(bad)} is not a token", "texts use only a-z, 0 and 1, one text per line")
+            )
+        else:
+            encoded.append([INDEX[ch] for ch in text])
+        if len(issues) >= MAX_ISSUES:
+            issues.append(Issue("", f"stopped reading after {MAX_ISSUES} problems", "mend these first"))
+            break
+    if not numbered:
         issues.append(Issue("", "holds no texts", "write one text per line, e.g. ba1ke1"))
     if not issues and len(encoded) * max(map(len, encoded)) > MAX_TOKENS:
         issues.append(Issue("", f"holds more than {MAX_TOKENS:,} tokens (texts × longest text)", "use fewer texts"))
@@ -105,35 +138,7 @@ def eval_set_from_texts(problem: Problem, texts: list[str], source: str = "<text
     for i, ids in enumerate(encoded):
         tokens[i, : len(ids)] = torch.tensor(ids)
     eval_set = _build(problem, tokens, lengths, source, None)
-    _check_possible(eval_set, source)
-    return eval_set
-
-
-def read_eval_file(problem: Problem, path: str | Path) -> EvalSet:
-    """Texts from a file, one per line; blank lines and lines starting with # are skipped."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_EVAL_FILE_BYTES:
-            raise EvalFileError(str(path), [Issue("", "is over the 64 MiB limit", "use fewer texts")])
-        raw = path.read_bytes()
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise EvalFileError(
-            str(path), [Issue(f"line {line}", "is not UTF-8 text", "save the file as plain text")]
-        ) from None
-    except OSError as e:
-        raise EvalFileError(str(path), [Issue("", f"cannot be read ({e.strerror or e})", "check the path")]) from None
-    numbered = [
-        (n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")
-    ]
-    try:
-        eval_set = eval_set_from_texts(problem, [text for _, text in numbered], str(path))
-    except EvalFileError as e:  # report the file's own line numbers, not the count of texts
-        lines_of = {f"line {i}": f"line {n}" for i, (n, _) in enumerate(numbered, start=1)}
-        raise EvalFileError(
-            str(path), [Issue(lines_of.get(x.where, x.where), x.message, x.fix) for x in e.issues]
-        ) from None
+    _check_possible(eval_set, source, [number for number, _ in numbered])
     return eval_set
 
 
@@ -143,7 +148,7 @@ def _build(problem: Problem, tokens: torch.Tensor, lengths: torch.Tensor, source
     return EvalSet(problem, tokens, lengths, target, kind, source, seed)
 
 
-def _check_possible(eval_set: EvalSet, source: str) -> None:
+def _check_possible(eval_set: EvalSet, source: str, line_numbers: list[int]) -> None:
     """Refuse texts the problem cannot produce: their targets would describe nothing real."""
     tokens, mask = eval_set.tokens, eval_set.mask
     next_prob = eval_set.target.gather(-1, tokens[:, 1:, None])[..., 0]  # [N, P]
@@ -154,16 +159,19 @@ def _check_possible(eval_set: EvalSet, source: str) -> None:
         return
     texts, name = eval_set.texts(), eval_set.problem.name
     issues = []
-    for i in bad:
+    for i in bad[:MAX_ISSUES]:
+        where = f"line {line_numbers[i]}"
         if bad_start[i]:
-            issues.append(Issue(f"line {i + 1}", "starts with a digit", f"every {name} text starts with a letter"))
+            issues.append(Issue(where, "starts with a digit", f"every {name} text starts with a letter"))
         else:
             t = int(impossible[i].nonzero()[0]) + 1  # index of the impossible token
             issues.append(
                 Issue(
-                    f"line {i + 1}",
-                    f"{texts[i][t]!r} cannot follow {texts[i][:t]!r} in {name}",
+                    where,
+                    f"{texts[i][t]!r} cannot follow {'…' * (t > 30)}{texts[i][max(0, t - 30) : t]!r} in {name}",
                     "use texts the problem can produce",
                 )
             )
+    if len(bad) > MAX_ISSUES:
+        issues.append(Issue("", f"… {plural(len(bad) - MAX_ISSUES, 'more impossible text')}", ""))
     raise EvalFileError(source, issues)

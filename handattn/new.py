@@ -40,7 +40,7 @@ problem = "{name}"
 # scale = 1    # attn_scores = scale * q kᵀ; no hidden 1/sqrt(d_head)
 
 [params]
-S = 10    # a strength to reuse below, e.g. W_K.consonant.c = "S"
+# S = 10    # a number to reuse in entries below, e.g. W_K.consonant.c = "S"
 
 [embed]
 # Your residual features. Delete this whole table to use one feature per token.

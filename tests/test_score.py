@@ -271,7 +271,7 @@ def test_texts_of_different_lengths_score_as_their_length_groups(name):
         ("problem2", ["ba", "bae"], [("line 2", "'e' cannot follow 'ba' in problem2")]),
         ("problem1", ["ba", "b0"], [("line 2", "'0' cannot follow 'b' in problem1")]),
         ("problem1", ["aa"], [("line 1", "'a' cannot follow 'a' in problem1")]),  # no consonant yet: no vowel next
-        ("problem2", ["ba1", "abC", "b"], [("line 2", "'C' is not a token"), ("line 3", "has 1 tokens")]),
+        ("problem2", ["ba1", "abC", "b"], [("line 2", "'C' is not a token"), ("line 3", "has 1 token")]),
         ("problem2", [], [("", "holds no texts")]),
     ],
 )

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from handattn.errors import Issue, clip, escape, listing, shown
+from handattn.errors import MAX_ISSUES, Issue, clip, escape, listing, shown
 from handattn.vocab import GROUPS, TOKENS
 from handattn.weights.expr import MAX_ABS, ExpressionError, check_bounds, evaluate
-
-MAX_ISSUES = 50  # past this many, a file is not worth reading further
 
 
 class TooManyIssues(Exception):

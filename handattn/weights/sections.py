@@ -19,10 +19,10 @@ import re
 
 import torch
 
-from handattn.errors import Issue, WeightFileError, listing, shown
+from handattn.errors import MAX_ISSUES, Issue, WeightFileError, listing, shown
 from handattn.problems import get_problem, problem_names
 from handattn.vocab import GROUPS, INDEX, TOKENS
-from handattn.weights.cells import MAX_ISSUES, Axis, Cells, TooManyIssues, kind, zeros
+from handattn.weights.cells import Axis, Cells, TooManyIssues, kind, zeros
 from handattn.weights.core import (
     MAX_FEATURES,
     MAX_HEAD_DIMS,
@@ -76,7 +76,11 @@ def _key_issues(data, where: str = "", depth: int = 0) -> list[Issue]:
     for key, value in data.items() if isinstance(data, dict) else enumerate(data):
         if isinstance(data, dict) and not isinstance(key, str):
             text = kind(key) if isinstance(key, int) else "it"  # kind() shows a number of any size safely
-            fix = f'write it as text: "{text}"' if isinstance(key, int) and key.bit_length() <= 64 else "write keys as text"
+            fix = (
+                f'write it as text: "{text}"'
+                if isinstance(key, int) and key.bit_length() <= 64
+                else "write keys as text"
+            )
             issues.append(Issue(where or "top level", f"has the key {kind(key)}, not text", fix))
             continue
         place = f"{where}[{key}]" if isinstance(data, list) else f"{where}.{key}" if where else key
@@ -179,7 +183,7 @@ class _Reader(Cells):
         unused = [name for name in self.params if name not in used]
         if not unused:
             return ()
-        message = f"{listing(unused)}: declared, but no entry uses {'it' if len(unused) == 1 else 'them'}"
+        message = f"warning: {listing(unused)} declared, but no entry uses {'it' if len(unused) == 1 else 'them'}"
         return (Issue("params", message, 'use it in an entry (e.g. W_K.consonants.c = "S") or delete the line'),)
 
     # -- the embedding -----------------------------------------------------------------------------
