@@ -40,7 +40,7 @@ def listing(names: Iterable[object], limit: int = 12) -> str:
     """ "a, b, c, … (40 in all)": the first `limit` names, each escaped and truncated."""
     names = list(names)
     shown_names = ", ".join(escape(clip(str(n), MAX_SHOWN)) for n in names[:limit])
-    return shown_names + (f", … ({len(names)} in all)" if len(names) > limit else "")
+    return shown_names + (f", … ({len(names):,} in all)" if len(names) > limit else "")
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

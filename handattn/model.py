@@ -46,6 +46,13 @@ class Trace:
 
 
 class AttentionHead(nn.Module):
+    """One causal attention head: each position asks with its query, every position up to it
+    answers with its key, and the head returns the softmax-weighted sum of their values.
+
+    Written out step by step (scores, mask, softmax, weighted sum): this is the readable
+    reference that faster scoring paths are tested against.
+    """
+
     def __init__(self, head: Head, scale: float):
         super().__init__()
         self.name, self.dims, self.values, self.scale = head.name, head.dims, head.values, scale
@@ -85,26 +92,36 @@ class AttentionModel(nn.Module):
         if self.W_P is not None:
             n = min(tokens.shape[-1], self.W_P.shape[0])
             r = torch.cat([r[..., :n, :] + self.W_P[:n], r[..., n:, :]], dim=-2)  # rows past W_P get nothing
-        q, k, v, attn_scores, pattern, z = (
-            zip(*(head(r) for head in self.heads), strict=True) if self.heads else [()] * 6
-        )
+        q, k, v, attn_scores, pattern, z = [], [], [], [], [], []
+        for head in self.heads:
+            q_h, k_h, v_h, attn_scores_h, pattern_h, z_h = head(r)
+            q.append(q_h)
+            k.append(k_h)
+            v.append(v_h)
+            attn_scores.append(attn_scores_h)
+            pattern.append(pattern_h)
+            z.append(z_h)
         stream = torch.cat([r, *z], dim=-1)  # [N, T, d_model + Σ d_value]
         logits = stream @ self.W_U + self.b_U  # [N, T, d_vocab]
         log_probs = logits.log_softmax(dim=-1)  # [N, T, d_vocab]
-        return Trace(r, list(q), list(k), list(v), list(attn_scores), list(pattern), list(z), logits, log_probs)
+        return Trace(
+            residual=r, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, logits=logits, log_probs=log_probs
+        )
 
     def to_weights(self) -> Weights:
         """The current parameters as `Weights` (e.g. after gradient descent), ready to save."""
-        heads = [Head(h.W_Q.detach(), h.W_K.detach(), h.W_V.detach(), h.name, h.dims, h.values) for h in self.heads]
-        W_P = None if self.W_P is None else self.W_P.detach()
+        heads = [
+            Head(W_Q=h.W_Q.detach(), W_K=h.W_K.detach(), W_V=h.W_V.detach(), name=h.name, dims=h.dims, values=h.values)
+            for h in self.heads
+        ]
         return Weights(
-            self.problem,
-            heads,
-            self.W_U.detach(),
-            self.b_U.detach(),
-            self.W_E.detach(),
-            W_P,
-            self.features,
-            self.scale,
-            self.params,
+            problem=self.problem,
+            heads=heads,
+            W_U=self.W_U.detach(),
+            b_U=self.b_U.detach(),
+            W_E=self.W_E.detach(),
+            W_P=None if self.W_P is None else self.W_P.detach(),
+            features=self.features,
+            scale=self.scale,
+            params=self.params,
         )

@@ -35,7 +35,10 @@ def exact_p2() -> Weights:
 
 def solutions(problem: str) -> dict[str, Weights]:
     """Weights checked against the slow reference (zero weights have their own closed-form test)."""
-    found = {"random0": random_weights(0, problem, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5), "random1": random_weights(1, problem, features=3, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)}
+    found = {
+        "random0": random_weights(0, problem, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5),
+        "random1": random_weights(1, problem, features=3, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5),
+    }
     if problem == "problem2":
         found["exact"] = exact_p2()
     return found
@@ -211,7 +214,9 @@ def test_baselines_computed_independently(small_set):
 
 
 def test_kl_bits_threshold_and_standard_error(small_set):
-    result = Scorer(small_set)(random_weights(5, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5))
+    result = Scorer(small_set)(
+        random_weights(5, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)
+    )
     assert result.kl_bits == result.kl / math.log(2)
     assert result.threshold == small_set.problem.threshold
     assert result.passed == (result.kl <= result.threshold)
@@ -224,7 +229,9 @@ def test_kl_bits_threshold_and_standard_error(small_set):
 
 
 def test_to_dict_is_json(small_set):
-    result = Scorer(small_set)(random_weights(6, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5))
+    result = Scorer(small_set)(
+        random_weights(6, small_set.problem.name, features=6, widths=((2, 3), (1, 1)), n_pos=5, scale=0.5)
+    )
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert {"problem", "kl", "kl_se", "passed", "threshold", "n_positions", "eval_fingerprint"} <= data.keys()
     assert data["problem"] == small_set.problem.name and data["kl"] == result.kl and data["passed"] is result.passed
