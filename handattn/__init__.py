@@ -9,8 +9,11 @@ __version__ = "0.1.0"
 import warnings  # noqa: E402
 
 # torch warns at import when numpy is absent; handattn never uses numpy, so a student would see
-# noise above every report. Only that one message is silenced.
-warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
+# noise above every report. Only that one message is silenced, only while torch is imported:
+# the caller's warning filters are as they were.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
+    import torch  # noqa: E402, F401
 
 from handattn.errors import EvalFileError, EvalSetError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
 from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
