@@ -6,13 +6,12 @@ so a student can run `check` on it at once and watch the KL fall as they work.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 from pathlib import Path
 
-from handattn._cli import EXIT_OK, EXIT_UNUSABLE, error_lines, run
-from handattn.errors import HandattnError
+from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, error_lines, run, usage_lines
+from handattn.errors import HandattnError, UsageError, escape
 from handattn.problems import Problem, get_problem
 
 PROG = "python -m handattn.new"
@@ -70,16 +69,18 @@ def starter(problem: Problem, path: str) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Write a commented starter weight file for a problem.")
+    parser = Parser(prog=prog, description="Write a commented starter weight file for a problem.")
     parser.add_argument("problem", help="problem name (python -m handattn.check --list)")
     parser.add_argument("-o", "--output", help="file to write (default: PROBLEM.toml; - for standard output)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
         problem = get_problem(args.problem)
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except UsageError as e:
+        print("\n".join(usage_lines(parser, e)), file=sys.stderr)
+        return EXIT_UNUSABLE
     except HandattnError as e:
         print("\n".join(error_lines(prog, e)), file=sys.stderr)
         return EXIT_UNUSABLE
@@ -90,16 +91,16 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     target = Path(path)
     if target.exists() and not args.force:
         print(
-            f"{prog}: {path} already exists; choose another name with -o, or pass --force to overwrite it",
+            f"{prog}: {escape(path)} already exists; choose another name with -o, or pass --force to overwrite it",
             file=sys.stderr,
         )
         return EXIT_UNUSABLE
     try:
         target.write_text(starter(problem, path), encoding="utf-8")
     except OSError as e:
-        print(f"{prog}: cannot write {path} ({e.strerror or e})", file=sys.stderr)
+        print(f"{prog}: cannot write {escape(path)} ({e.strerror or e})", file=sys.stderr)
         return EXIT_UNUSABLE
-    print(f"wrote {path}; fill it in, then run: python -m handattn.check {problem.name} {path}")
+    print(f"wrote {escape(path)}; fill it in, then run: python -m handattn.check {problem.name} {escape(path)}")
     return EXIT_OK
 
 

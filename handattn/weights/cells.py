@@ -125,10 +125,8 @@ class Cells:
         ok = True
         for row_key, row in value.items():
             place = f"{where}.{row_key}"
-            row_ids = rows.resolve(row_key)
+            row_ids = self.resolve(rows, row_key, place, f"is not a {rows.what}")
             if row_ids is None:
-                if rows.known:
-                    self.fail(place, f"is not a {rows.what}", rows.unknown(row_key))
                 ok = False
             elif not isinstance(row, dict):
                 self.fail(place, f"is {kind(row)}", f"name the column too: {short}.{row_key}.<{cols.what}> = value")
@@ -137,6 +135,13 @@ class Cells:
                 ok &= self.place_row(out, setter, row, place, row_ids, rows, cols)
         return out if ok else None
 
+    def resolve(self, axis: Axis, key: str, place: str, message: str) -> list[int] | None:
+        """The indices a key names along `axis`; None, with an issue unless the axis itself is unknown."""
+        ids = axis.resolve(key)
+        if ids is None and axis.known:
+            self.fail(place, message, axis.unknown(key))
+        return ids
+
     def place_row(
         self, out: torch.Tensor, setter: dict, row: dict, where: str, row_ids: list[int], rows: Axis, cols: Axis
     ) -> bool:
@@ -144,10 +149,8 @@ class Cells:
         ok = True
         for col_key, entry in row.items():
             place = f"{where}.{col_key}"
-            col_ids = cols.resolve(col_key)
+            col_ids = self.resolve(cols, col_key, place, f"{shown(col_key)} is not a {cols.what}")
             if col_ids is None:
-                if cols.known:
-                    self.fail(place, f"{shown(col_key)} is not a {cols.what}", cols.unknown(col_key))
                 ok = False
                 continue
             number = self.entry(entry, place)
