@@ -27,3 +27,14 @@ def test_python_examples_run(tmp_path, monkeypatch):
     for code in blocks("python"):
         code = code.replace('"mine.toml"', repr(str(tmp_path / "mine.toml")))
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_layout_table_names_every_module_and_only_modules_that_exist():
+    layout = README.split("## Layout", 1)[1]
+    named = set(re.findall(r"`(?:[\w/]+/)?(\w+\.py)`", layout)) | set(re.findall(r"\b(\w+\.py)\b", layout))
+    modules = {p.name for p in (ROOT / "handattn").rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    existing = (
+        modules | {p.name for p in (ROOT / "tests").glob("*.py")} | {p.name for p in (ROOT / "benchmarks").glob("*.py")}
+    )
+    assert modules <= named, f"modules the Layout table does not name: {sorted(modules - named)}"
+    assert named <= existing, f"the Layout table names files that do not exist: {sorted(named - existing)}"
