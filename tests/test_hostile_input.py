@@ -146,12 +146,12 @@ def test_a_feature_name_with_an_escape_sequence_is_refused_and_shown_escaped(cap
     ]
 
 
-def test_a_huge_key_and_thousands_of_parameters_make_short_lines(capsys, tmp_path):
+def test_a_huge_key_and_hundreds_of_parameters_make_short_lines(capsys, tmp_path):
     lines = refused(capsys, tmp_path, HEADER + f"[unembed]\nW_U.{'k' * 100_000}.a = 1\n")
     assert len(lines) == 1 and len(lines[0]) < 600
-    params = "".join(f"p{i} = {i}\n" for i in range(2000))
+    params = "".join(f"parameter_number_{i} = {i}\n" for i in range(250))
     lines = refused(capsys, tmp_path, HEADER + "[params]\n" + params + "[unembed]\nb_U.a = 'nope'\n")
-    assert len(lines) == 1 and "… (2,000 in all)" in lines[0] and len(lines[0]) < 600
+    assert len(lines) == 1 and "… (250 in all)" in lines[0] and len(lines[0]) < 600
 
 
 @settings(max_examples=150, deadline=None)
@@ -291,10 +291,14 @@ def test_one_cause_gives_one_line(text, where):
     "text, fragment",
     [
         (HEADER + "".join(f"[t{i}]\n" for i in range(300)), "has 300 table headers"),
-        (HEADER + "x = [" + ",".join("1" for _ in range(120_000)) + "]\n", "entries"),
+        (HEADER + "x = [" + ",".join("1" for _ in range(120_000)) + "]\n", "has about 120,001 entries"),
+        (HEADER + "".join(f"k{i} = 1\n" for i in range(12_000)), "has about 12,001 keys"),
+        (HEADER + "x = [" + ",".join('"1"' for _ in range(11_000)) + "]\n", "has about 22,002 quote marks"),
+        (HEADER + "".join(f"a.b.c.d.e.f.g.h{i} = 1\n" for i in range(9_500)), "has about 66,500 dotted key parts"),
         (HEADER + "a.b.c.d.e.f.g.h.i = 1\n", "line 2: a key with more than 8 dotted parts"),
         (HEADER + "[a.b.c.d.e.f.g.h.i]\n", "line 2: a key with more than 8 dotted parts"),
     ],
+    ids=["headers", "array items", "keys", "strings", "dotted parts", "long key", "long header"],
 )
 def test_files_that_would_make_tomllib_slow_are_refused_before_it_runs(text, fragment, monkeypatch):
     def never(_text):
@@ -303,6 +307,17 @@ def test_files_that_would_make_tomllib_slow_are_refused_before_it_runs(text, fra
     monkeypatch.setattr(weight_read.tomllib, "loads", never)
     with pytest.raises(WeightFileError, match=fragment):
         loads(text)
+
+
+def test_more_than_256_parameters_are_one_line():
+    with pytest.raises(WeightFileError) as info:
+        loads(
+            HEADER
+            + "[params]\n"
+            + "".join(f"p{i} = 'log({i + 1})'\n" for i in range(300))
+            + "[unembed]\nb_U.a = 'p1'\n"
+        )
+    assert [(i.where, i.message) for i in info.value.issues] == [("params", "declares 300 parameters")]
 
 
 def test_the_largest_real_shapes_fit_under_the_prescan_limits():

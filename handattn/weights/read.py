@@ -22,9 +22,13 @@ MAX_FILE_BYTES = 1 << 20  # 1 MiB: a real solution is a few KiB
 MAX_KEY_DEPTH = 8  # tomllib is quadratic in the parts of a dotted key; real files use 3 or 4
 MAX_TABLES = 256  # [table] and [[array]] headers: a real file has a few, one per head
 MAX_ENTRIES = 100_000  # `=` and `,` (keys and array items): the largest real dense file has ~70k
+MAX_KEYS = 10_000  # `=`: a labelled file has a line per nonzero row; real ones have dozens
+MAX_QUOTES = 20_000  # quote marks, two per string: every string entry is an expression to parse
+MAX_KEY_PARTS = 60_000  # dots before a key part, over the whole file: tomllib's cost grows with them
 LARGE_FIX = "a weight file is a few KiB of numbers and names"
 _TOKEN = re.compile(r"""(?P<part>[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"?|'[^']*'?)|(?P<blank>[ \t]+)|(?P<other>.)""")
 _HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
+_KEY_DOT = re.compile(r"\.[ \t]*[A-Za-z_\"']")  # a dot before a key part (not the dot of 0.5)
 
 
 def load(path: str | Path, problem: str | None = None, params: dict[str, float] | None = None) -> Weights:
@@ -74,7 +78,7 @@ def _refuse(source: str, where: str, message: str, fix: str) -> WeightFileError:
 
 
 def _prescan(text: str) -> list[Issue]:
-    """Refuse what would make tomllib itself slow: keys with many dotted parts, very many tables or entries.
+    """Refuse what would make reading slow: long dotted keys, very many tables, keys, entries or strings.
 
     Counts are over the raw text (strings and comments included), so they can only overcount;
     the limits sit far above any real file.
@@ -82,10 +86,16 @@ def _prescan(text: str) -> list[Issue]:
     tables = len(_HEADER.findall(text))
     if tables > MAX_TABLES:
         return [Issue("", f"has {tables:,} table headers", f"a weight file has at most {MAX_TABLES} [sections]")]
-    entries = text.count("=") + text.count(",")
-    if entries > MAX_ENTRIES:
-        fix = f"a weight file has at most {MAX_ENTRIES:,} entries; write groups (W_K.consonants.c) instead of rows"
-        return [Issue("", f"has about {entries:,} entries", fix)]
+    counts = [
+        (text.count("="), MAX_KEYS, "keys"),
+        (text.count("=") + text.count(","), MAX_ENTRIES, "entries"),
+        (len(_KEY_DOT.findall(text)), MAX_KEY_PARTS, "dotted key parts"),
+        (text.count('"') + text.count("'"), MAX_QUOTES, "quote marks"),
+    ]
+    for count, limit, what in counts:
+        if count > limit:
+            fix = f"a weight file has at most {limit:,} {what}; write groups (W_K.consonants.c), not single tokens"
+            return [Issue("", f"has about {count:,} {what}", fix)]
     for number, line in enumerate(text.split("\n"), start=1):
         if line.count(".") < MAX_KEY_DEPTH:
             continue  # too few dots for a key that is too long

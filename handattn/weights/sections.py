@@ -35,6 +35,7 @@ from handattn.weights.core import (
 )
 from handattn.weights.expr import RESERVED
 
+MAX_PARAMS = 256  # a real file names a handful of numbers
 PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _POSITIONS = {str(i) for i in range(1, MAX_POSITIONS + 1)}  # "1"…"512", the rows of a labelled W_P
 
@@ -145,6 +146,10 @@ class _Reader(Cells):
         if not isinstance(params, dict):
             self.params_unreadable = True
             self.fail("params", f"is {kind(params)}", "write one [params] table, then lines like S = 20")
+            return
+        if len(params) > MAX_PARAMS:
+            self.params_unreadable = True
+            self.fail("params", f"declares {len(params):,} parameters", f"at most {MAX_PARAMS} are allowed")
             return
         for name, value in params.items():
             where = f"params.{name}"
