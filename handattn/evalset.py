@@ -12,6 +12,7 @@ Shapes: N texts, T = longest text, P = T−1 predicted positions, V = 28.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,19 +101,26 @@ def read_eval_file(problem: Problem, path: str | Path) -> EvalSet:
         raise EvalFileError(
             source, [Issue(f"line {line}", "is not UTF-8 text", "save the file as plain text")]
         ) from None
-    numbered = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r").strip(" \t")
-        if line and not line.startswith("#"):
-            numbered.append((number, line))
-    return _from_numbered(problem, numbered, source)
+    lines = ((number, line.rstrip("\r").strip(" \t")) for number, line in enumerate(_split_lines(text), start=1))
+    return _from_numbered(problem, ((n, line) for n, line in lines if line and not line.startswith("#")), source)
 
 
-def _from_numbered(problem: Problem, numbered: list[tuple[int, str]], source: str) -> EvalSet:
-    """Texts with their line numbers → an EvalSet; every bad line is reported, up to MAX_ISSUES."""
+def _split_lines(text: str) -> Iterator[str]:
+    """The lines of a text, split on "\\n" only, one at a time (a 64 MiB file is not copied into a list)."""
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
+def _from_numbered(problem: Problem, numbered: Iterable[tuple[int, str]], source: str) -> EvalSet:
+    """Texts with their line numbers → an EvalSet; every bad line is reported, up to MAX_ISSUES
+    (reading stops there, so a file of endless mistakes costs no more than its first ones)."""
     issues: list[Issue] = []
-    encoded = []
+    encoded, line_numbers, longest = [], [], 0
     for number, text in numbered:
+        line_numbers.append(number)
         where = f"line {number}"
         if not 2 <= len(text) <= MAX_POSITIONS:
             issues.append(
@@ -124,13 +132,17 @@ def _from_numbered(problem: Problem, numbered: list[tuple[int, str]], source: st
             )
         else:
             encoded.append([INDEX[ch] for ch in text])
+            longest = max(longest, len(text))
+            if len(encoded) * longest > MAX_TOKENS:
+                fix = "use fewer texts"
+                raise EvalFileError(
+                    source, [Issue("", f"holds more than {MAX_TOKENS:,} tokens (texts × longest text)", fix)]
+                )
         if len(issues) >= MAX_ISSUES:
             issues.append(Issue("", f"stopped reading after {MAX_ISSUES} problems", "mend these first"))
             break
-    if not numbered:
+    if not line_numbers:
         issues.append(Issue("", "holds no texts", "write one text per line, e.g. ba1ke1"))
-    if not issues and len(encoded) * max(map(len, encoded)) > MAX_TOKENS:
-        issues.append(Issue("", f"holds more than {MAX_TOKENS:,} tokens (texts × longest text)", "use fewer texts"))
     if issues:
         raise EvalFileError(source, issues)
     lengths = torch.tensor([len(ids) for ids in encoded])
@@ -138,7 +150,7 @@ def _from_numbered(problem: Problem, numbered: list[tuple[int, str]], source: st
     for i, ids in enumerate(encoded):
         tokens[i, : len(ids)] = torch.tensor(ids)
     eval_set = _build(problem, tokens, lengths, source, None)
-    _check_possible(eval_set, source, [number for number, _ in numbered])
+    _check_possible(eval_set, source, line_numbers)
     return eval_set
 
 

@@ -122,3 +122,13 @@ def test_calling_the_library_leaves_global_state_alone(capsys):
     finally:
         torch.set_num_threads(threads)
     capsys.readouterr()
+
+
+def test_an_eval_file_past_the_token_cap_is_refused_while_reading(tmp_path):
+    from handattn.evalset import MAX_TOKENS
+
+    line = b"b" * 511 + b"a\n"  # 512 tokens: a text the problem can produce is not needed to hit the cap first
+    path = tmp_path / "big.txt"
+    path.write_bytes(line * (MAX_TOKENS // 512 + 1))
+    with pytest.raises(EvalFileError, match=f"holds more than {MAX_TOKENS:,} tokens"):
+        read_eval_file(P2, path)
