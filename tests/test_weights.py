@@ -1,5 +1,7 @@
 """Weight files: the labelled and dense forms, `Weights` built in Python, and saving that loads back exactly."""
 
+import math
+import re
 import tomllib
 
 import pytest
@@ -500,3 +502,35 @@ def test_a_scale_that_is_not_a_number_is_a_weight_file_error():
 
     with pytest.raises(WeightFileError, match="scale: is 'x'; use a number"):
         Weights("problem2", scale="x")
+
+
+# -- W_P written once for every position ------------------------------------------------------------------
+
+
+def test_a_position_row_for_all_positions_is_evaluated_at_each_position():
+    w = loads(
+        'problem = "problem2"\n[params]\nTHETA = "pi/64"\n[embed]\nfeatures = ["all", "cos", "sin", "first"]\n'
+        'W_P.all.cos = "cos(THETA*pos)"\nW_P.all.sin = "sin(THETA*pos)"\nW_P.1.first = 1\n'
+    )
+    n_ctx = 2 * 32  # problem2's context: twice its text length, as the hidden set uses
+    assert w.W_P.shape == (n_ctx, 31) and not w.warnings  # THETA counts as used
+    for pos in (1, 2, 17, n_ctx):
+        assert w.W_P[pos - 1, 28:].tolist() == [math.cos(math.pi / 64 * pos), math.sin(math.pi / 64 * pos), pos == 1]
+
+
+def test_a_position_row_keeps_every_bound_and_names_the_position():
+    for text, fragment in [
+        ('W_P.all.pp = "log(pos - 3)"', "at pos = 1: log is undefined for -2.0"),
+        ('W_P.all.pp = "exp(pos)"', "at pos = 14: value 1202604.28 is larger than 1e+06"),
+        ('W_P.all.pp = "1/(pos - 5)"', "at pos = 5: division by zero"),
+        ("W_P.all.pp = 1\nW_P.3.pp = 2", "sets a column that a numbered row sets too"),
+        ("W_P.all = 3", "is 3"),
+        ('W_P.2.pp = "pos"', "unknown name 'pos'"),
+    ]:
+        with pytest.raises(WeightFileError, match=re.escape(fragment)):
+            loads(f'problem = "problem2"\n[embed]\nfeatures = ["all", "pp"]\n{text}\n')
+
+
+def test_pos_cannot_be_a_parameter():
+    with pytest.raises(WeightFileError, match="params.pos: is not a usable parameter name"):
+        loads('problem = "problem2"\n[params]\npos = 1\n')

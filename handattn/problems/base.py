@@ -59,6 +59,13 @@ class Problem:
     statement: ClassVar[str]  # the rule in plain words, for starter files and --help
     threshold: ClassVar[float]  # pass if mean KL (nats) ≤ threshold
     length: ClassVar[int] = 32  # default tokens per evaluation text
+
+    @property
+    def n_ctx(self) -> int:
+        """Positions a solution must cover: `W_P.all` rows are written for positions 1…n_ctx.
+        Twice the text length, as the leaderboard's hidden set uses; a subclass may set its own."""
+        return 2 * self.length
+
     contexts: ClassVar[tuple[str, ...]]  # names of the kinds of context, for the breakdown
 
     def reference_rule(self, prefix: list[int]) -> list:

@@ -20,7 +20,7 @@ import torch
 
 from handattn.errors import MAX_ISSUES, Issue, clip, escape, listing, shown
 from handattn.vocab import GROUPS, TOKENS
-from handattn.weights.expr import MAX_ABS, ExpressionError, check_bounds, evaluate
+from handattn.weights.expr import MAX_ABS, ExpressionError, check_bounds, evaluate, evaluate_positions
 
 
 class TooManyIssues(Exception):
@@ -94,6 +94,19 @@ class Cells:
                 return None  # one cause, one line: the parameter's own issue says what is wrong
             fix = f'write a number or arithmetic in quotes such as "-S/2" (finite, within ±{MAX_ABS:g})'
             self.fail(where, str(e), fix)
+        return None
+
+    def entry_at_positions(self, value, where: str, n: int) -> list[float] | None:
+        """An entry for every position 1…n: a number, or an expression over [params] and `pos`."""
+        if not isinstance(value, str):
+            number = self.entry(value, where)
+            return None if number is None else [number] * n
+        try:
+            return evaluate_positions(value, n, self.params, self.used)
+        except ExpressionError as e:
+            if e.unknown_name in self.broken_params or (e.unknown_name and self.params_unreadable):
+                return None
+            self.fail(where, str(e), 'write arithmetic over the parameters and pos, e.g. "cos(THETA*pos)"')
         return None
 
     def vector(self, value, where: str, axis: Axis) -> torch.Tensor | None:

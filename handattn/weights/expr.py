@@ -2,9 +2,10 @@
 
 Entries are untrusted text. They are parsed with `ast.parse(mode="eval")` and
 walked over a whitelist (numbers, names, + - * / ** and unary signs, calls of
-log exp sqrt), evaluated in float64 with bounds at every step — never handed to
+log exp sqrt cos sin), evaluated in float64 with bounds at every step — never handed to
 eval, sympify or parse_expr. Size and depth are capped before any arithmetic, and
 a power is computed in floats, so `9**9**9` fails at once instead of hanging.
+A W_P row written for every position may use the variable `pos` (1, 2, …).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ MAX_DEPTH = 16
 MAX_ABS = 1e6  # every entry, once evaluated, lies in [-MAX_ABS, MAX_ABS]
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
-FUNCTIONS = {"log": math.log, "exp": math.exp, "sqrt": math.sqrt}
-RESERVED = set(CONSTANTS) | set(FUNCTIONS)
+FUNCTIONS = {"log": math.log, "exp": math.exp, "sqrt": math.sqrt, "cos": math.cos, "sin": math.sin}
+POSITION = "pos"  # the variable of a W_P row written once for every position
+RESERVED = set(CONSTANTS) | set(FUNCTIONS) | {POSITION}
 
 _BINARY = {
     ast.Add: operator.add,
@@ -47,8 +49,29 @@ def evaluate(text: str, params: dict[str, float] | None = None, used: set[str] |
 
     Each parameter the expression reads is added to `used`, when given.
     """
-    params = params or {}
-    used = set() if used is None else used
+    return check_bounds(_eval(parse(text), params or {}, set() if used is None else used, depth=0))
+
+
+def evaluate_positions(
+    text: str, n: int, params: dict[str, float] | None = None, used: set[str] | None = None
+) -> list[float]:
+    """The values of an expression over `pos` = 1…n (and the parameters): a W_P row for every position.
+
+    Parsed once; each position is evaluated in floats with the same bounds as any entry.
+    """
+    tree, params, used = parse(text), params or {}, set() if used is None else used
+    values = []
+    for pos in range(1, n + 1):
+        try:
+            values.append(check_bounds(_eval(tree, {**params, POSITION: float(pos)}, used, depth=0)))
+        except ExpressionError as e:
+            raise ExpressionError(f"at {POSITION} = {pos}: {e}", e.unknown_name) from None
+    used.discard(POSITION)
+    return values
+
+
+def parse(text: str) -> ast.AST:
+    """The syntax tree of an entry, refused if it is too long, too large or not arithmetic."""
     if len(text) > MAX_CHARS:
         raise ExpressionError(f"expression is {len(text)} characters long (at most {MAX_CHARS})")
     if not text.strip():
@@ -57,15 +80,14 @@ def evaluate(text: str, params: dict[str, float] | None = None, used: set[str] |
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise ExpressionError(
-            f"{shown(text)} is not arithmetic (use numbers, parameters, + - * / ** and log exp sqrt)"
+            f"{shown(text)} is not arithmetic (use numbers, parameters, + - * / ** and log exp sqrt cos sin)"
         ) from None
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_NODES:
         raise ExpressionError(
             f"expression has {nodes} parts (at most {MAX_NODES}); declare a parameter for a piece of it"
         )
-    value = _eval(tree.body, params, used, depth=0)
-    return check_bounds(value)
+    return tree.body
 
 
 def check_bounds(value: float) -> float:
@@ -99,7 +121,9 @@ def _eval(node: ast.AST, params: dict[str, float], used: set[str], depth: int) -
         if len(node.args) != 1 or node.keywords:
             raise ExpressionError(f"{node.func.id}() takes exactly one argument")
         return _apply(FUNCTIONS[node.func.id], _eval(node.args[0], params, used, depth + 1))
-    raise ExpressionError(f"{_describe(node)} is not allowed (use numbers, parameters, + - * / ** and log exp sqrt)")
+    raise ExpressionError(
+        f"{_describe(node)} is not allowed (use numbers, parameters, + - * / ** and log exp sqrt cos sin)"
+    )
 
 
 def _apply(fn, *args: float) -> float:

@@ -104,7 +104,8 @@ class _Reader(Cells):
         embed = self.table(data.get("embed", {}), "embed", EMBED)
         features = self.features(embed)
         W_E = self.embedding(embed, features)
-        W_P = self.positions(embed["W_P"], features) if embed and "W_P" in embed else None
+        n_ctx = get_problem(problem).n_ctx if problem in problem_names() else MAX_POSITIONS
+        W_P = self.positions(embed["W_P"], features, n_ctx) if embed and "W_P" in embed else None
         heads = self.heads(data.get("heads", []), features)
         unembed = self.table(data.get("unembed", {}), "unembed", UNEMBED) or {}
         values = tuple(v for h in heads for v in h.values)
@@ -229,21 +230,42 @@ class _Reader(Cells):
                 out[INDEX[features.names[j]], j] = 1.0
         return out
 
-    def positions(self, value, features: Axis) -> torch.Tensor | None:
+    def positions(self, value, features: Axis, n_ctx: int) -> torch.Tensor | None:
+        """W_P: rows by position (`W_P.1.first`), and `W_P.all` for every position 1…n_ctx at once."""
         where = "embed.W_P"
         if isinstance(value, list):
             rows = tuple(str(i + 1) for i in range(len(value)))
             return self.matrix(value, where, Axis("position", rows), features)
         if not isinstance(value, dict):
             return self.matrix(value, where, Axis("position", ()), features)
-        bad = [k for k in value if k not in _POSITIONS]
+        bad = [k for k in value if k not in _POSITIONS and k != "all"]
         for key in bad:
-            fix = f"rows of W_P are positions 1 to {MAX_POSITIONS}, e.g. W_P.1.first = 1"
+            fix = f"rows of W_P are positions 1 to {MAX_POSITIONS}, or all, e.g. W_P.1.first = 1"
             self.fail(f"{where}.{key}", "is not a position", fix)
         if bad:
             return None
-        n_pos = max((int(k) for k in value), default=0)
-        return self.matrix(value, where, Axis("position", tuple(str(i + 1) for i in range(n_pos))), features)
+        rows = {k: v for k, v in value.items() if k != "all"}
+        n_pos = max([int(k) for k in rows] + ([n_ctx] if "all" in value else []), default=0)
+        out = self.matrix(rows, where, Axis("position", tuple(str(i + 1) for i in range(n_pos))), features)
+        every = value.get("all")
+        if every is None or out is None:
+            return out
+        if not isinstance(every, dict):
+            self.fail(f"{where}.all", f"is {kind(every)}", 'name the feature: W_P.all.<feature> = "cos(pos)"')
+            return None
+        written = {col for row in rows.values() if isinstance(row, dict) for col in row}
+        for col, entry in every.items():
+            place = f"{where}.all.{col}"
+            cols = self.resolve(features, col, place, f"{shown(col)} is not a residual feature")
+            if cols is None:
+                continue
+            if col in written:
+                self.fail(place, "sets a column that a numbered row sets too", "write each entry once: all, or rows")
+                continue
+            column = self.entry_at_positions(entry, place, n_pos)
+            if column is not None:
+                out[:, cols] = torch.tensor(column, dtype=torch.float64)[:, None]
+        return out
 
     # -- heads ---------------------------------------------------------------------------------------
 
