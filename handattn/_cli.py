@@ -30,6 +30,25 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def add_problem_file_option(parser: argparse.ArgumentParser) -> None:
+    """`--problem-file FILE` (repeatable): an instructor's problem, usable by name like a built-in."""
+    parser.add_argument(
+        "--problem-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Python file defining PROBLEM, an instructor's problem (repeatable)",
+    )
+
+
+def register_problem_files(paths: Sequence[str]) -> None:
+    """Load and register the problems of --problem-file (raises ProblemFileError, one line each)."""
+    from handattn.problems import load_problem_file, register
+
+    for path in paths:
+        register(load_problem_file(path))
+
+
 def error_lines(prog: str, error: HandattnError) -> list[str]:
     """The lines a command prints for an error: one per issue, never a traceback."""
     if isinstance(error, InputError):

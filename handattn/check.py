@@ -15,7 +15,9 @@ from handattn._cli import (
     EXIT_OK,
     EXIT_UNUSABLE,
     Parser,
+    add_problem_file_option,
     error_lines,
+    register_problem_files,
     run,
     usage_lines,
     wants_json,
@@ -41,6 +43,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
     parser.add_argument("--list", action="store_true", help="list the problems and exit")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    add_problem_file_option(parser)
     sampled = parser.add_argument_group("evaluation set (sampled, or --eval-file)")
     sampled.add_argument("--seed", type=_bounded(0, 2**63 - 1), help=f"seed (default {DEFAULT_SEED}, the public set)")
     sampled.add_argument("--texts", type=_bounded(1, MAX_TEXTS), metavar="N", help=f"texts (default {DEFAULT_TEXTS:,})")
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = None
     try:
         args = parser.parse_args(argv)
+        register_problem_files(args.problem_file)
         if args.list:
             print(problem_list())
             return EXIT_OK

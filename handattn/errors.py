@@ -82,6 +82,10 @@ class UsageError(HandattnError, ValueError):
     """Command-line options that cannot be used together or at all; the command prints its usage."""
 
 
+class RuleError(HandattnError, ValueError):
+    """A problem's rule that failed or broke its contract at some prefix (instructor code, not input)."""
+
+
 class EvalSetError(HandattnError, ValueError):
     """Options that do not describe a usable evaluation set (too many texts, too long, …)."""
 
@@ -111,3 +115,7 @@ class WeightFileError(InputError):
 
 class EvalFileError(InputError):
     """An evaluation-text file that cannot be scored against."""
+
+
+class ProblemFileError(InputError):
+    """An instructor's problem (a Python file or an installed entry point) that cannot be used."""

@@ -10,7 +10,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, error_lines, run, usage_lines
+from handattn._cli import (
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Parser,
+    add_problem_file_option,
+    error_lines,
+    register_problem_files,
+    run,
+    usage_lines,
+)
 from handattn.errors import HandattnError, UsageError, escape
 from handattn.problems import Problem, get_problem
 
@@ -73,8 +82,10 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     parser.add_argument("problem", help="problem name (python -m handattn.check --list)")
     parser.add_argument("-o", "--output", help="file to write (default: PROBLEM.toml; - for standard output)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add_problem_file_option(parser)
     try:
         args = parser.parse_args(argv)
+        register_problem_files(args.problem_file)
         problem = get_problem(args.problem)
     except SystemExit as e:  # --help
         return int(e.code or 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handattn.errors import escape, plural
-from handattn.problems import get_problem, problem_names
+from handattn.problems import get_problem, plugin_errors, problem_names
 from handattn.score import Score
 
 
@@ -36,12 +36,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = " 
 
 
 def problem_list() -> str:
-    """One line per registered problem: its name, summary and pass threshold (what --list prints)."""
+    """One line per registered problem: its name, summary and pass threshold (what --list prints);
+    then a line for each installed problem package that could not be loaded."""
     lines = []
     for name in problem_names():
         p = get_problem(name)
-        lines.append(f"{name}  {p.summary}  (pass: KL ≤ {p.threshold:g} nats)")
-    return "\n".join(lines)
+        lines.append(f"{name}  {escape(p.summary)}  (pass: KL ≤ {p.threshold:g} nats)")
+    return "\n".join(lines + [f"not loaded: {line}" for line in plugin_errors()])
 
 
 def report(s: Score, path: str) -> str:

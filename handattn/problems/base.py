@@ -18,13 +18,20 @@ Shapes: N texts, T tokens, V = d_vocab = 28.
 
 from __future__ import annotations
 
+import functools
+import math
+import numbers
 import random
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import ClassVar
 
 import torch
 
-from handattn.vocab import D_VOCAB, IS_LETTER
+from handattn.errors import RuleError, clip, escape, shown
+from handattn.vocab import D_VOCAB, IS_LETTER, TOKENS
+
+RULE_CACHE = 1 << 18  # distinct prefixes kept per problem: a few hundred MB at most
 
 
 def uniforms(seed: int, n_texts: int, length: int) -> torch.Tensor:
@@ -52,13 +59,16 @@ def first_tokens(u: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Problem:
-    """Base class: subclasses set the class attributes and write the two rules and a sampler."""
+    """Base class. A subclass must set `name`, `summary`, `statement`, `threshold` and write
+    `reference_rule`; everything else has a correct default, so an instructor's problem can be
+    that short. Built-in problems also write the vectorised rule, contexts and a fast sampler."""
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for --list
     statement: ClassVar[str]  # the rule in plain words, for starter files and --help
     threshold: ClassVar[float]  # pass if mean KL (nats) ≤ threshold
     length: ClassVar[int] = 32  # default tokens per evaluation text
+    contexts: ClassVar[tuple[str, ...]] = ("all positions",)  # names of the kinds of context, for the breakdown
 
     @property
     def n_ctx(self) -> int:
@@ -66,31 +76,122 @@ class Problem:
         Twice the text length, as the leaderboard's hidden set uses; a subclass may set its own."""
         return 2 * self.length
 
-    contexts: ClassVar[tuple[str, ...]]  # names of the kinds of context, for the breakdown
-
     def reference_rule(self, prefix: list[int]) -> list:
-        """Exact next-token distribution after `prefix` (token ids), as 28 sympy Rationals."""
+        """Exact next-token distribution after `prefix` (token ids): 28 exact rationals in vocabulary
+        order (sympy Rational, fractions.Fraction or int), non-negative, summing to exactly 1."""
         raise NotImplementedError
 
     def exact_weights(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens [N, T] → numerators [N, T, V] int64, denominators [N, T] int64.
 
-        Position t holds the distribution of the token after tokens[:, : t + 1].
+        Position t holds the distribution of the token after tokens[:, : t + 1]. The default asks
+        `reference_rule` at every prefix (each distinct prefix once): slow, but exact.
         """
-        raise NotImplementedError
+        return rule_weights(self, tokens)
 
     def context_kind(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [N, T] → [N, T] int64 index into `contexts` of each prefix's kind."""
-        raise NotImplementedError
+        """tokens [N, T] → [N, T] int64 index into `contexts` of each prefix's kind (default: one kind)."""
+        return torch.zeros_like(tokens)
 
     def sample(self, u: torch.Tensor) -> torch.Tensor:
-        """uniforms [N, T] → tokens [N, T]; must equal `reference_sample` on the same uniforms."""
+        """uniforms [N, T] → tokens [N, T]; must equal `reference_sample` on the same uniforms.
+
+        The default draws each token from the rule at its prefix alone (the vectorised rule, when a
+        subclass writes one, is asked for every prefix instead, as `reference_sample` does).
+        """
+        if type(self).exact_weights is Problem.exact_weights:
+            return rule_sample(self, u)
         return reference_sample(self, u)
+
+    @functools.cached_property
+    def rule_rows(self) -> dict[tuple[int, ...], tuple[list[int], int]]:
+        """Cache of `reference_rule` as exact integer rows, by prefix (bounded: cleared when full)."""
+        return {}
 
     def exact_probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """[N, T, V] float64 next-token probabilities, each the exact rational rounded once."""
         numerators, denominators = self.exact_weights(tokens)
         return numerators.double() / denominators[..., None].double()
+
+
+_EXACT = {int, Fraction}  # checked by type first: isinstance against the numbers ABCs is slow
+
+
+def exact_row(probs: list) -> tuple[list[int], int]:
+    """28 exact rationals → integer numerators over their least common denominator.
+
+    Raises RuleError naming what is wrong: not 28 entries, not exact, negative, not summing to 1,
+    or a denominator too large for int64.
+    """
+    if not isinstance(probs, list | tuple) or len(probs) != D_VOCAB:
+        got = len(probs) if isinstance(probs, list | tuple) else type(probs).__name__
+        raise RuleError(f"returned {got}, not a list of {D_VOCAB} probabilities")
+    pairs = []  # (numerator, denominator) in lowest terms, as every exact rational type keeps them
+    for token, p in zip(TOKENS, probs, strict=True):
+        if type(p) not in _EXACT and (isinstance(p, bool) or not isinstance(p, numbers.Rational)):
+            fix = "use sympy.Rational or fractions.Fraction"
+            raise RuleError(f"P({token}) is {escape(clip(repr(p), 40))}, not an exact rational ({fix})")
+        n, d = int(p.numerator), int(p.denominator)
+        if n < 0:
+            raise RuleError(f"P({token}) is negative")
+        pairs.append((n, d))
+    denominator = math.lcm(*(d for _, d in pairs))
+    numerators = [n * (denominator // d) for n, d in pairs]
+    if sum(numerators) != denominator:
+        total = Fraction(sum(numerators), denominator)
+        raise RuleError(f"the probabilities sum to {shown(str(total))[1:-1]}, not 1")
+    if denominator >= 2**62:
+        raise RuleError("a common denominator is too large for exact integer weights")
+    return numerators, denominator
+
+
+def rule_weights(problem: Problem, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The vectorised rule's contract met by asking `reference_rule` at every prefix, each distinct
+    prefix once: [N, T, V] numerators and [N, T] denominators, exact."""
+    numerators, denominators = [], []
+    for text in tokens.tolist():
+        for t in range(len(text)):
+            row, denominator = rule_row(problem, tuple(text[: t + 1]))
+            numerators.append(row)
+            denominators.append(denominator)
+    N, T = tokens.shape
+    return (
+        torch.tensor(numerators, dtype=torch.long).reshape(N, T, D_VOCAB),
+        torch.tensor(denominators, dtype=torch.long).reshape(N, T),
+    )
+
+
+def rule_row(problem: Problem, prefix: tuple[int, ...]) -> tuple[list[int], int]:
+    """`reference_rule` at one prefix as exact integers, asked once per distinct prefix."""
+    rows = problem.rule_rows
+    if prefix not in rows:
+        if len(rows) >= RULE_CACHE:
+            rows.clear()
+        after = f"after {shown(''.join(TOKENS[i] for i in prefix))}"
+        try:
+            probs = problem.reference_rule(list(prefix))
+        except Exception as e:  # instructor code: one line, naming the prefix, instead of a traceback
+            raise RuleError(
+                f"{problem.name}: reference_rule raised {type(e).__name__} {after}: {shown(str(e), 80)[1:-1]}"
+            ) from e
+        try:
+            rows[prefix] = exact_row(list(probs) if isinstance(probs, list | tuple) else probs)
+        except RuleError as e:
+            raise RuleError(f"{problem.name}: reference_rule {after}: {e}") from None
+    return rows[prefix]
+
+
+def rule_sample(problem: Problem, u: torch.Tensor) -> torch.Tensor:
+    """The sampling convention with the rule asked only at each text's current prefix."""
+    n_texts, length = u.shape
+    tokens = first_tokens(u[:, 0])[:, None].tolist()  # N lists, grown token by token
+    for t in range(1, length):
+        rows = [rule_row(problem, tuple(text)) for text in tokens]
+        numerators = torch.tensor([row for row, _ in rows], dtype=torch.long)  # [N, V]
+        denominators = torch.tensor([den for _, den in rows], dtype=torch.long)  # [N]
+        for text, nxt in zip(tokens, draw(numerators, denominators, u[:, t]).tolist(), strict=True):
+            text.append(nxt)
+    return torch.tensor(tokens, dtype=torch.long).reshape(n_texts, length)
 
 
 def reference_sample(problem: Problem, u: torch.Tensor) -> torch.Tensor:
