@@ -25,6 +25,8 @@ def test_labelled_example_is_the_reference_solution():
 def test_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     for code in blocks("python"):
+        if "PROBLEM = " in code:
+            continue  # a problem file, not a snippet: tests/test_problem_file.py runs it
         code = code.replace('"mine.toml"', repr(str(tmp_path / "mine.toml")))
         exec(compile(code, "README.md", "exec"), {})
 
@@ -39,3 +41,8 @@ def test_layout_table_names_every_module_and_only_modules_that_exist():
     )
     assert modules <= named, f"modules the Layout table does not name: {sorted(modules - named)}"
     assert named <= existing, f"the Layout table names files that do not exist: {sorted(named - existing)}"
+
+
+def test_the_problem_file_example_is_the_tested_fixture():
+    (example,) = [b for b in blocks("python") if "PROBLEM = " in b]
+    assert example == (ROOT / "tests" / "fixtures" / "problems" / "echo.py").read_text(encoding="utf-8")
