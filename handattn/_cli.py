@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from handattn.errors import HandattnError, InputError, UsageError, escape
+from handattn.errors import HandattnError, InputError, UsageError, escape, shown
 
 EXIT_OK = 0  # ran; for check: passed
 EXIT_FAILED = 1  # check: scored, but not passed
@@ -59,6 +59,40 @@ def error_lines(prog: str, error: HandattnError) -> list[str]:
 def usage_lines(parser: argparse.ArgumentParser, error: UsageError) -> list[str]:
     """argparse's usage line and the error under it, as a usage mistake is shown."""
     return [parser.format_usage().rstrip(), *error_lines(parser.prog, error)]
+
+
+def add_param_option(parser: argparse.ArgumentParser) -> None:
+    """`--param NAME=VALUE`, repeatable: override a [params] entry of the weight file."""
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=_param,
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a [params] entry, e.g. --param S=5 (repeatable); parameters that use it follow",
+    )
+
+
+def params_option(pairs: list[tuple[str, float]]) -> dict[str, float] | None:
+    """The --param pairs as the `params=` of `load`; None when there are none; a name twice is a UsageError."""
+    params: dict[str, float] = {}
+    for name, value in pairs:
+        if name in params:
+            raise UsageError(f"--param {shown(name)} is given twice")
+        params[name] = value
+    return params or None
+
+
+def _param(text: str) -> tuple[str, float]:
+    from handattn.weights.expr import ExpressionError, evaluate
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not NAME=VALUE, e.g. S=5")
+    try:
+        return name.strip(), evaluate(value.strip())  # a number, or arithmetic such as log(2)
+    except ExpressionError as e:
+        raise argparse.ArgumentTypeError(f"{shown(text)}: {e}") from None
 
 
 def wants_json(argv: Sequence[str]) -> bool:

@@ -119,3 +119,15 @@ class EvalFileError(InputError):
 
 class ProblemFileError(InputError):
     """An instructor's problem (a Python file or an installed entry point) that cannot be used."""
+
+
+class TextError(InputError):
+    """A text to show (`show --text`) that the problem cannot produce, or that is no text at all."""
+
+
+class MissingExtraError(HandattnError, ImportError):
+    """An optional extra (matplotlib, ipywidgets) that a feature needs is not installed."""
+
+    def __init__(self, what: str, extra: str):
+        self.what, self.extra = what, extra
+        super().__init__(f'{what} needs the optional extra "{extra}": pip install "handattn[{extra}]"')
