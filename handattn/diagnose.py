@@ -39,7 +39,7 @@ class Entry:
     prob: float  # each token's probability
 
     def text(self) -> str:
-        return f"{self.label} {prob_text(self.prob)}" if len(self.tokens) == 1 else f"{self.label} × {prob_text(self.prob)}"
+        return f"{self.label}: {prob_text(self.prob)}" if len(self.tokens) == 1 else f"{self.label} × {prob_text(self.prob)}"
 
 
 def prob_text(p: float) -> str:
