@@ -15,8 +15,10 @@ from handattn._cli import (
     EXIT_OK,
     EXIT_UNUSABLE,
     Parser,
+    add_param_option,
     add_problem_file_option,
     error_lines,
+    params_option,
     register_problem_files,
     run,
     usage_lines,
@@ -25,7 +27,8 @@ from handattn._cli import (
 from handattn.errors import HandattnError, UsageError
 from handattn.evalset import DEFAULT_SEED, DEFAULT_TEXTS, MAX_TEXTS, read_eval_file, sample_eval_set
 from handattn.problems import get_problem, problem_names
-from handattn.render import problem_list, report
+from handattn.hints import where_to_look
+from handattn.render import problem_list, report, verdict_lines
 from handattn.score import score
 from handattn.weights import load
 from handattn.weights.core import MAX_POSITIONS
@@ -43,6 +46,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
     parser.add_argument("--list", action="store_true", help="list the problems and exit")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict lines")
+    add_param_option(parser)
     add_problem_file_option(parser)
     sampled = parser.add_argument_group("evaluation set (sampled, or --eval-file)")
     sampled.add_argument("--seed", type=_bounded(0, 2**63 - 1), help=f"seed (default {DEFAULT_SEED}, the public set)")
@@ -68,13 +73,14 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         if args.eval_file is not None and (args.seed, args.texts, args.length) != (None, None, None):
             raise UsageError("--eval-file gives the texts; drop --seed, --texts and --length")
         problem = get_problem(args.problem)
-        weights = load(_path(args), problem=problem.name)
+        weights = load(_path(args), problem=problem.name, params=params_option(args.param))
         if args.eval_file is not None:
             eval_set = read_eval_file(problem, args.eval_file)
         else:
             seed = DEFAULT_SEED if args.seed is None else args.seed
             eval_set = sample_eval_set(problem, args.texts or DEFAULT_TEXTS, args.length, seed)
         result = score(weights, eval_set)
+        where = None if result.passed or args.quiet else where_to_look(weights, eval_set, result)
     except SystemExit as e:  # --help and --version print and stop
         return int(e.code or 0)
     except HandattnError as e:
@@ -90,10 +96,13 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     if warnings:
         print("\n".join(warnings), file=sys.stderr)
     if args.json:
-        data = {**result.to_dict(), "file": path, "warnings": warnings, "handattn": __version__}
+        extra = {"where_to_look": where.to_dict()} if where is not None else {}
+        data = {**result.to_dict(), **extra, "file": path, "warnings": warnings, "handattn": __version__}
         print(json.dumps(data, allow_nan=False))
+    elif args.quiet:
+        print("\n".join(verdict_lines(result, path)))
     else:
-        print(report(result, path))
+        print(report(result, path, where))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

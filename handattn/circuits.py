@@ -48,6 +48,11 @@ class Table:
             "values": self.values.tolist(),
         }
 
+    def _repr_html_(self) -> str:
+        from handattn.views.html import table_html
+
+        return table_html(self)
+
     def __getitem__(self, key: tuple[str, str]) -> float:
         """table["consonants", "1"]: the entry by labels, or by any member name of a collapsed label."""
         row, col = key
@@ -62,6 +67,11 @@ class HeadCircuits:
 
     def to_dict(self) -> dict:
         return {"head": self.head, "qk": self.qk.to_dict(), "ov": self.ov.to_dict()}
+
+    def _repr_html_(self) -> str:
+        from handattn.views.html import circuits_html
+
+        return circuits_html(self)
 
 
 def circuits(weights: Weights) -> tuple[HeadCircuits, ...]:

@@ -205,12 +205,15 @@ def inspect_text(
     *,
     eval_set: EvalSet | None = None,
     params: dict[str, float] | None = None,
+    file: str | None = None,
 ) -> TextView:
     """One text through the layer (by default the public evaluation text it does worst on).
 
-    `weights` is a `Weights` or a weight-file path (then `params` may override its [params]).
+    `weights` is a `Weights` or a weight-file path (then `params` may override its [params]);
+    `file` names the weights in headers and titles.
     """
-    weights, file = as_weights(weights, params)
+    weights, name = as_weights(weights, params)
+    file = file or name
     problem = get_problem(weights.problem)
     if text is None:
         eval_set = eval_set or sample_eval_set(problem)

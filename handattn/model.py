@@ -39,10 +39,20 @@ class Trace:
     z: list[torch.Tensor]  # [N, T, d_value] per head
     logits: torch.Tensor  # [N, T, d_vocab]
     log_probs: torch.Tensor  # [N, T, d_vocab]
+    tokens: torch.Tensor | None = None  # [N, T] the input, so views can label positions by token
 
     @property
     def probs(self) -> torch.Tensor:
         return self.log_probs.exp()  # [N, T, d_vocab]
+
+    def __repr__(self) -> str:  # a summary: the tensors themselves are a print(trace.pattern[0]) away
+        N, T, d_model = self.residual.shape
+        return f"Trace({N} texts × {T} positions, d_model {d_model}, {len(self.q)} heads)"
+
+    def _repr_html_(self) -> str:  # Jupyter: every head's pattern as a shaded table
+        from handattn.views.html import trace_html
+
+        return trace_html(self)
 
 
 class AttentionHead(nn.Module):
@@ -105,7 +115,8 @@ class AttentionModel(nn.Module):
         logits = stream @ self.W_U + self.b_U  # [N, T, d_vocab]
         log_probs = logits.log_softmax(dim=-1)  # [N, T, d_vocab]
         return Trace(
-            residual=r, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, logits=logits, log_probs=log_probs
+            residual=r, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, logits=logits, log_probs=log_probs,
+            tokens=tokens,
         )
 
     def to_weights(self) -> Weights:

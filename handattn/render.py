@@ -6,9 +6,11 @@ placed in a line, so a report can never carry a control character to the termina
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
-from handattn.errors import escape, plural
+from handattn.errors import clip, escape, plural
+from handattn.hints import WhereToLook
 from handattn.problems import get_problem, plugin_errors, problem_names
 from handattn.score import Score
 
@@ -45,13 +47,21 @@ def problem_list() -> str:
     return "\n".join(lines + [f"not loaded: {line}" for line in plugin_errors()])
 
 
-def report(s: Score, path: str) -> str:
-    """The human-readable result: verdict, evaluation set, breakdown by context, baselines."""
+def verdict_lines(s: Score, path: str) -> list[str]:
+    """The first two lines of a report: the problem and file, then the verdict (all --quiet prints)."""
     verdict = "PASSED" if s.passed else "NOT PASSED"
     relation = "≤" if s.passed else ">"
-    lines = [
+    return [
         f"{s.problem} · {escape(str(path))}",
         f"  {verdict}  KL {fmt(s.kl)} nats per position (± {fmt(s.kl_se)}), {relation} threshold {s.threshold:g}",
+    ]
+
+
+def report(s: Score, path: str, where: WhereToLook | None = None) -> str:
+    """The human-readable result: verdict, evaluation set, breakdown by context, baselines, and for a
+    file that does not pass, where to look (`hints.where_to_look`)."""
+    lines = [
+        *verdict_lines(s, path),
         f"  {fmt(s.kl_bits)} bits · argmax is a most-likely token at {s.argmax_accuracy:.2%} of positions"
         f" · largest |weight| {s.max_abs_weight:g}",
         f"  scored on {plural(s.n_texts, 'text')} from {escape(s.eval_source)}: "
@@ -69,4 +79,33 @@ def report(s: Score, path: str) -> str:
         worst = max((c for c in s.by_context if c.n_positions), key=lambda c: c.kl * c.n_positions)
         share = worst.kl * worst.n_positions / (s.kl * s.n_positions)
         lines.append(f"  most of the gap: {worst.name} ({share:.0%} of the total KL)")
+    if where is not None:
+        lines += where_lines(where, s.problem, path)
     return "\n".join(lines)
+
+
+def where_lines(w: WhereToLook, problem: str, path: str, width: int = 80) -> list[str]:
+    """The hint for the costliest kind of context, then the worst contexts, one line each."""
+    lines = textwrap.wrap(f"hint: {w.hint}", width - 2, initial_indent="  ", subsequent_indent="        ")
+    if w.worst:
+        lines += ["", f"  where to look, the {plural(len(w.worst), 'worst context')}:"]
+        rows = [
+            (
+                clip_left(c.prefix, 22),
+                clip(", ".join(e.text() for e in c.true), 22),
+                clip(", ".join(e.text() for e in c.model), 22),
+                fmt(c.kl),
+            )
+            for c in w.worst
+        ]
+        widths = [max(len(r[j]) for r in [("text so far", "true next", "model's top", "KL"), *rows]) for j in range(4)]
+        for row in [("text so far", "true next", "model's top", "KL"), *rows]:
+            a, b, c, d = row
+            lines.append(f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip())
+    lines.append(f"  see one text: python -m handattn.show {problem} {escape(str(path))}")
+    return lines
+
+
+def clip_left(text: str, limit: int) -> str:
+    """The end of a text, at most `limit` characters, an ellipsis marking a cut at the start."""
+    return text if len(text) <= limit else "…" + text[len(text) - limit + 1 :]

@@ -56,6 +56,11 @@ class Score:
     def passed(self) -> bool:
         return self.kl <= self.threshold
 
+    def _repr_html_(self) -> str:  # Jupyter: the verdict, the breakdown by context, the baselines
+        from handattn.views.html import score_html
+
+        return score_html(self)
+
     def to_dict(self) -> dict:
         """Plain JSON data; a number that is undefined (nan: the SE of one text) becomes None."""
         return {

@@ -9,6 +9,7 @@ Untrusted names (file paths, head names) are escaped before they are placed in a
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
@@ -30,6 +31,14 @@ def wants_colour(stream: TextIO, environ: Mapping[str, str] = os.environ) -> boo
     if environ.get("NO_COLOR") or environ.get("TERM") == "dumb":
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def terminal_width(stream: TextIO, environ: Mapping[str, str] = os.environ) -> int:
+    """The terminal's width; for a file or a pipe, COLUMNS if set, else 80."""
+    if getattr(stream, "isatty", lambda: False)():
+        return shutil.get_terminal_size((80, 24)).columns
+    columns = environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 40 else 80
 
 
 def _glyph(v: float) -> str:
@@ -185,16 +194,16 @@ def circuits_text(heads: Sequence[HeadCircuits], scale: float, width: int = 80) 
     lines = []
     for h in heads:
         lines += [
-            f"QK circuit of head {escape(h.head)}: attn_scores = scale · (x W_Q)·(y W_K)  (scale {scale:g})",
-            "  each query row x against each key row y; a larger score takes more of the attention",
+            f"QK circuit of head {escape(h.head)}: scale · x W_Q W_Kᵀ yᵀ (scale {scale:g})",
+            "  the attention score of query row x for key row y; the larger, the more attention",
             *circuit_table(h.qk, width),
             "",
-            f"OV circuit → logits of head {escape(h.head)}: y W_V W_U",
-            "  what attending fully to row y adds to each output token's logit",
+            f"OV circuit → logits of head {escape(h.head)}: y W_V W_U (its value rows of W_U)",
+            "  what attending fully to key row y adds to each output token's logit",
             *circuit_table(h.ov, width),
             "",
         ]
     grouped = any(len(m) > 1 for h in heads for t in (h.qk, h.ov) for m in t.row_members + t.col_members)
     if grouped:
-        lines.append("a group (vowels, consonants, letters, digits, all) stands for each of its tokens: they are equal")
+        lines.append("a group (vowels, consonants, …) stands for each of its tokens, whose entries are equal")
     return "\n".join(lines).rstrip()

@@ -1,0 +1,107 @@
+"""`python -m handattn.show PROBLEM [FILE]`: see what a weight file does on one text.
+
+Prints, for the text (by default the public evaluation text the file does worst on), each
+position's true next-token distribution, the model's top tokens and the KL, then every
+head's attention pattern as a heat map; `--png` draws the same as a figure, `--circuits`
+adds the QK and OV→logits tables, `--param NAME=VALUE` overrides a [params] entry.
+
+Exit codes: 0 shown, 2 unusable input (one line per issue on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from handattn import __version__
+from handattn._cli import (
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Parser,
+    add_param_option,
+    error_lines,
+    params_option,
+    run,
+    usage_lines,
+    wants_json,
+)
+from handattn.circuits import circuits
+from handattn.diagnose import inspect_text
+from handattn.errors import HandattnError, UsageError
+from handattn.problems import get_problem, problem_names
+from handattn.views.terminal import circuits_text, terminal_width, text_view_text, wants_colour
+from handattn.weights import load
+
+PROG = "python -m handattn.show"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = Parser(
+        prog=prog,
+        description="Show what a weight file does on one text: distributions, KL and attention patterns.",
+        epilog="exit status: 0 shown, 2 unusable input",
+    )
+    parser.add_argument("problem", nargs="?", help="problem name (python -m handattn.check --list)")
+    parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
+    parser.add_argument("--text", help="the text to show (default: the public evaluation text the file does worst on)")
+    parser.add_argument("--png", metavar="OUT.png", help='also draw it as a figure (needs "handattn[plot]")')
+    parser.add_argument("--circuits", action="store_true", help="also print each head's QK and OV→logits tables")
+    add_param_option(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(prog)
+    as_json = wants_json(argv)
+    args = None
+    try:
+        args = parser.parse_args(argv)
+        if args.problem is None:
+            raise UsageError(f"name a problem ({', '.join(problem_names())})")
+        if args.png is not None:
+            from handattn.views.figure import require_matplotlib, save_png
+
+            require_matplotlib()  # before any work: without it, one line and exit 2
+        problem = get_problem(args.problem)
+        weights = load(_path(args), problem=problem.name, params=params_option(args.param))
+        view = inspect_text(weights, args.text, file=_path(args))
+        if args.png is not None:
+            try:
+                save_png(view, args.png)
+            except OSError as e:
+                raise UsageError(f"cannot write {args.png} ({e.strerror or e})") from None
+        tables = circuits(weights) if args.circuits else None
+    except SystemExit as e:  # --help prints and stops
+        return int(e.code or 0)
+    except HandattnError as e:
+        lines = error_lines(prog, e)
+        print("\n".join(usage_lines(parser, e) if isinstance(e, UsageError) else lines), file=sys.stderr)
+        if as_json:
+            print(json.dumps({"problem": getattr(args, "problem", None), "file": args and _path(args), "error": lines}))
+        return EXIT_UNUSABLE
+    if args.json:
+        data = {**view.to_dict(), "png": args.png, "handattn": __version__}
+        if tables is not None:
+            data["circuits"] = [t.to_dict() for t in tables]
+        print(json.dumps(data, allow_nan=False))
+        return EXIT_OK
+    colour, width = wants_colour(sys.stdout), terminal_width(sys.stdout)
+    print(text_view_text(view, colour, width))
+    if tables is not None:
+        print("\n" + circuits_text(tables, weights.scale, width))
+    if args.png is not None:
+        print(f"\nwrote {args.png}")
+    return EXIT_OK
+
+
+def _path(args: argparse.Namespace) -> str | None:
+    if args.problem is None:
+        return args.file
+    return args.file if args.file is not None else f"{args.problem}.toml"
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,121 @@
+"""One figure of a text through a layer (matplotlib, the optional extra `handattn[plot]`).
+
+Panels: each head's attention pattern (query rows, key columns, token labels on both
+axes, masked cells blank, numbers in the cells when the text is short); the true against
+the predicted probability at every position for the tokens that matter; the KL per
+position. Viridis for weights and Okabe–Ito for series, both safe for colour-blind eyes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from handattn.diagnose import TextView
+from handattn.errors import MissingExtraError, clip, escape
+from handattn.render import fmt
+from handattn.views.palette import OKABE_ITO
+from handattn.vocab import GROUPS, TOKENS
+
+MAX_SERIES = 5  # token series in the probability panel
+ANNOTATE_UP_TO = 16  # tokens in a text for which pattern cells carry their numbers
+
+
+def require_matplotlib():
+    """matplotlib's pyplot module (non-interactive backend), or a MissingExtraError with the install line."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)  # a file, not a window; leaves a backend already chosen alone
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingExtraError("drawing a figure (--png)", "plot") from None
+    return Figure
+
+
+def series(view: TextView) -> list[tuple[str, list[int]]]:
+    """The tokens that matter, as (label, token ids): tokens whose true or predicted probability is
+    large somewhere, a named group merged into one series where its members' true probabilities agree
+    at every position (its series is then the group's total)."""
+    true, model = view.true_probs, view.model_probs  # [T, V]
+    weight = torch.maximum(true, model).max(0).values  # [V] the largest probability each token ever gets
+    out: list[tuple[str, list[int]]] = []
+    used: set[int] = set()
+    for group, members in sorted(GROUPS.items(), key=lambda kv: -len(kv[1])):
+        ids = [TOKENS.index(m) for m in members]
+        if used & set(ids) or group == "all":
+            continue
+        if all(torch.equal(true[:, i], true[:, ids[0]]) for i in ids) and float(weight[ids].sum()) > 0.01:
+            out.append((group, ids))
+            used |= set(ids)
+    for i in weight.argsort(descending=True).tolist():
+        if i not in used and float(weight[i]) > 0.01:
+            out.append((TOKENS[i], [i]))
+    out.sort(key=lambda s: -float(true[:, s[1]].sum(-1).max()))
+    return out[:MAX_SERIES]
+
+
+def figure(view: TextView):
+    """A matplotlib Figure of the text view: a panel per head, then probabilities and KL per position."""
+    Figure = require_matplotlib()
+    T, n_heads = len(view.text), len(view.heads)
+    per_row = min(max(n_heads, 1), 3)
+    head_rows = math.ceil(n_heads / per_row) if n_heads else 0
+    side = 3.2 + 0.12 * T
+    fig = Figure(figsize=(max(side * per_row, 9.0), side * head_rows + 5.2), layout="constrained")
+    grid = fig.add_gridspec(head_rows + 2, per_row, height_ratios=[side] * head_rows + [3.0, 1.6])
+    labels = [f"{t}\n{i + 1}" if i == 0 or (i + 1) % 5 == 0 else t for i, t in enumerate(view.text)]
+    image = None
+    for h, (name, pattern) in enumerate(zip(view.heads, view.patterns, strict=True)):
+        ax = fig.add_subplot(grid[h // per_row, h % per_row])
+        masked = torch.ones(T, T, dtype=torch.bool).triu(1)
+        image = ax.imshow(pattern.masked_fill(masked, math.nan).tolist(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"head {_plain(name, 40)}: attention pattern", fontsize=10)
+        ax.set_xticks(range(T), view.text, fontsize=7)
+        ax.set_yticks(range(T), [f"{t} {i + 1}" for i, t in enumerate(view.text)], fontsize=7)
+        ax.set_xlabel("key position")
+        ax.set_ylabel("query position")
+        ax.tick_params(length=0)
+        if T <= ANNOTATE_UP_TO:
+            for i in range(T):
+                for j in range(i + 1):
+                    v = float(pattern[i, j])
+                    ax.text(j, i, f"{v:.2f}".lstrip("0") or "0", ha="center", va="center", fontsize=6,
+                            color="black" if v > 0.6 else "white")
+    if image is not None:
+        fig.colorbar(image, ax=fig.axes[:n_heads], shrink=0.8, label="attention weight")
+    probs = fig.add_subplot(grid[head_rows, :])
+    x = list(range(1, T + 1))
+    for k, (label, ids) in enumerate(series(view)):
+        colour = OKABE_ITO[k % len(OKABE_ITO)]
+        name = label if len(ids) == 1 else f"{label} (total)"
+        probs.plot(x, view.true_probs[:, ids].sum(-1).tolist(), color=colour, linestyle="none", marker="o",
+                   markersize=8, fillstyle="none", label=f"{name}, true")
+        probs.plot(x, view.model_probs[:, ids].sum(-1).tolist(), color=colour, linestyle="none", marker="o",
+                   markersize=3.5, label=f"{name}, model")
+    probs.set_title("true (rings) vs predicted (dots) probability of the next token", fontsize=10)
+    probs.set_ylabel("probability")
+    probs.set_ylim(-0.03, 1.03)
+    probs.set_xticks(x, labels, fontsize=7)
+    probs.legend(fontsize=7, ncols=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    kl = fig.add_subplot(grid[head_rows + 1, :], sharex=probs)
+    values = [p.kl for p in view.positions]
+    kl.bar(x, values, color=[OKABE_ITO[5] if p.pos in view.worst else OKABE_ITO[4] for p in view.positions])
+    kl.set_title("KL(true ‖ model) per position, nats (worst in orange)", fontsize=10)
+    kl.set_xlabel("position (and its token): the distribution of the token after it")
+    kl.tick_params(labelbottom=True)
+    fig.suptitle(f"{view.problem} · {_plain(view.file, 60)} · mean KL {fmt(view.kl)} nats · text {clip(view.text, 40)}")
+    return fig
+
+
+def _plain(name: str, limit: int) -> str:
+    """An untrusted name for a figure: escaped, clipped, and with no `$` to start matplotlib's math mode."""
+    return clip(escape(name), limit).replace("$", r"\$")
+
+
+def save_png(view: TextView, path: str | Path) -> None:
+    """Write the figure of a text view as a PNG."""
+    fig = figure(view)
+    fig.savefig(path, dpi=110)
