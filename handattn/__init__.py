@@ -21,6 +21,11 @@ from handattn.model import AttentionModel, Trace  # noqa: E402
 from handattn.problems import Problem, get_problem, problem_names, register  # noqa: E402
 from handattn.score import Score, Scorer, score  # noqa: E402
 from handattn.weights import Head, Weights, dumps, from_dict, load, loads, save  # noqa: E402
+from handattn.circuits import circuits  # noqa: E402
+from handattn.diagnose import TextView, inspect_text  # noqa: E402
+from handattn.hints import where_to_look  # noqa: E402
+from handattn.views.explore import explore  # noqa: E402
+from handattn.views.figure import figure  # noqa: E402
 
 __all__ = [
     "AttentionModel",
@@ -33,14 +38,19 @@ __all__ = [
     "Problem",
     "Score",
     "Scorer",
+    "TextView",
     "Trace",
     "UnknownProblemError",
     "WeightFileError",
     "Weights",
+    "circuits",
     "dumps",
     "eval_set_from_texts",
+    "explore",
+    "figure",
     "from_dict",
     "get_problem",
+    "inspect_text",
     "load",
     "loads",
     "problem_names",
@@ -49,4 +59,5 @@ __all__ = [
     "sample_eval_set",
     "save",
     "score",
+    "where_to_look",
 ]

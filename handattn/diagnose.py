@@ -163,7 +163,7 @@ def check_text(problem: Problem, text: str) -> torch.Tensor:
     """[T] token ids of a text the problem can produce; otherwise a TextError naming the first bad token."""
 
     def refuse(where: str, message: str, fix: str) -> TextError:
-        return TextError("--text", [Issue(where, message, fix)])
+        return TextError("text", [Issue(where, message, fix)])
 
     if not text:
         raise refuse("", "is empty", f"give a text of 1 to {MAX_POSITIONS} tokens, e.g. ba1ke1")

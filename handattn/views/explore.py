@@ -4,6 +4,7 @@ The work is done by `Explorer.update`, which needs no browser and no ipywidgets,
 tested directly; `explore` only wraps it in sliders (ipywidgets, the optional extra
 `handattn[notebook]`). A slider that is moved overrides its parameter, exactly as
 `--param` does; parameters declared from it (L = "3*M") follow until moved themselves.
+A dict (the structure a file parses to, as the notebook builds) works like a file.
 In-memory `Weights` carry no formulas to re-evaluate, so for them the one slider is `scale`.
 """
 
@@ -20,7 +21,7 @@ from handattn.evalset import EvalSet, sample_eval_set
 from handattn.problems import get_problem
 from handattn.score import Score, Scorer
 from handattn.views.html import score_html, text_view_html
-from handattn.weights import Weights, load
+from handattn.weights import Weights, from_dict, load
 
 SCALE = "scale"  # the slider of in-memory weights
 
@@ -40,7 +41,7 @@ class ExploreState:
 class Explorer:
     """Re-score a weight file (or weights) as its parameters change; one `update` per slider move."""
 
-    def __init__(self, source: Weights | str | Path, text: str | None = None, eval_set: EvalSet | None = None):
+    def __init__(self, source: Weights | dict | str | Path, text: str | None = None, eval_set: EvalSet | None = None):
         self.source = source
         self.overrides: dict[str, float] = {}
         base = self._weights()
@@ -52,6 +53,8 @@ class Explorer:
         if isinstance(self.source, Weights):
             scale = self.overrides.get(SCALE)
             return self.source if scale is None else dataclasses.replace(self.source, scale=scale)
+        if isinstance(self.source, dict):
+            return from_dict(self.source, params=self.overrides or None)
         return load(self.source, params=self.overrides or None)
 
     def _values(self, weights: Weights) -> dict[str, float]:
@@ -80,8 +83,9 @@ def slider_range(value: float) -> tuple[float, float, float]:
     return low, high, (high - low) / 200
 
 
-def explore(source: Weights | str | Path, text: str | None = None, eval_set: EvalSet | None = None):
-    """Sliders for a weight file's parameters (ipywidgets); returns the widget to display."""
+def explore(source: Weights | dict | str | Path, text: str | None = None, eval_set: EvalSet | None = None):
+    """Sliders for the parameters of a weight file (a path, or the dict a file parses to), ipywidgets;
+    returns the widget to display. `text` is the text whose pattern is drawn (default: the worst)."""
     try:
         import ipywidgets as widgets
     except ImportError:

@@ -8,6 +8,7 @@ position. Viridis for weights and Okabe–Ito for series, both safe for colour-b
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -24,11 +25,11 @@ ANNOTATE_UP_TO = 16  # tokens in a text for which pattern cells carry their numb
 
 
 def require_matplotlib():
-    """matplotlib's pyplot module (non-interactive backend), or a MissingExtraError with the install line."""
-    try:
-        import matplotlib
+    """matplotlib's Figure class, or a MissingExtraError with the install line.
 
-        matplotlib.use("Agg", force=False)  # a file, not a window; leaves a backend already chosen alone
+    No pyplot and no backend: a bare Figure draws to a file by itself, and the caller's
+    matplotlib settings (a notebook's inline backend) stay as they were."""
+    try:
         from matplotlib.figure import Figure
     except ImportError:
         raise MissingExtraError("drawing a figure (--png)", "plot") from None
@@ -63,18 +64,20 @@ def figure(view: TextView):
     T, n_heads = len(view.text), len(view.heads)
     per_row = min(max(n_heads, 1), 3)
     head_rows = math.ceil(n_heads / per_row) if n_heads else 0
-    side = 3.2 + 0.12 * T
+    side = min(3.2 + 0.12 * T, 9.0)
+    every = max(1, math.ceil(T / 40))  # a tick on every position up to 40, then on every k-th
     fig = Figure(figsize=(max(side * per_row, 9.0), side * head_rows + 5.2), layout="constrained")
     grid = fig.add_gridspec(head_rows + 2, per_row, height_ratios=[side] * head_rows + [3.0, 1.6])
-    labels = [f"{t}\n{i + 1}" if i == 0 or (i + 1) % 5 == 0 else t for i, t in enumerate(view.text)]
+    ticks = range(0, T, every)
+    labels = [f"{view.text[i]}\n{i + 1}" if every > 1 or i == 0 or (i + 1) % 5 == 0 else view.text[i] for i in ticks]
     image = None
     for h, (name, pattern) in enumerate(zip(view.heads, view.patterns, strict=True)):
         ax = fig.add_subplot(grid[h // per_row, h % per_row])
         masked = torch.ones(T, T, dtype=torch.bool).triu(1)
         image = ax.imshow(pattern.masked_fill(masked, math.nan).tolist(), cmap="viridis", vmin=0, vmax=1)
         ax.set_title(f"head {_plain(name, 40)}: attention pattern", fontsize=10)
-        ax.set_xticks(range(T), view.text, fontsize=7)
-        ax.set_yticks(range(T), [f"{t} {i + 1}" for i, t in enumerate(view.text)], fontsize=7)
+        ax.set_xticks(ticks, [view.text[i] for i in ticks], fontsize=7)
+        ax.set_yticks(ticks, [f"{view.text[i]} {i + 1}" for i in ticks], fontsize=7)
         ax.set_xlabel("key position")
         ax.set_ylabel("query position")
         ax.tick_params(length=0)
@@ -98,7 +101,7 @@ def figure(view: TextView):
     probs.set_title("true (rings) vs predicted (dots) probability of the next token", fontsize=10)
     probs.set_ylabel("probability")
     probs.set_ylim(-0.03, 1.03)
-    probs.set_xticks(x, labels, fontsize=7)
+    probs.set_xticks([i + 1 for i in ticks], labels, fontsize=7)
     probs.legend(fontsize=7, ncols=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     kl = fig.add_subplot(grid[head_rows + 1, :], sharex=probs)
     values = [p.kl for p in view.positions]
@@ -107,7 +110,14 @@ def figure(view: TextView):
     kl.set_xlabel("position (and its token): the distribution of the token after it")
     kl.tick_params(labelbottom=True)
     fig.suptitle(f"{view.problem} · {_plain(view.file, 60)} · mean KL {fmt(view.kl)} nats · text {clip(view.text, 40)}")
+    fig._repr_png_ = lambda: _png(fig)  # shows in Jupyter even where pyplot was never imported
     return fig
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()
 
 
 def _plain(name: str, limit: int) -> str:

@@ -23,6 +23,7 @@ TABLE = "border-collapse:collapse;font-family:monospace;font-size:12px;margin:4p
 CELL = "padding:2px 5px;text-align:right;border:1px solid #ddd"
 HEAD = "padding:2px 5px;text-align:center;background:#f4f4f4;border:1px solid #ddd"
 MAX_TEXTS = 4  # texts of a batch shown by a Trace
+MAX_TABLE = 64  # tokens up to which a pattern is drawn as a table
 
 
 def _cell(value: float) -> str:
@@ -69,9 +70,13 @@ def text_view_html(view: TextView) -> str:
         f"({escape(view.why)}) · mean KL <b>{fmt(view.kl)}</b> nats over {len(view.text) - 1} scored positions</div>"
     )
     table = _rows(("token", "true next token", "model's top tokens", "KL", "position"), rows, marked, left=3)
-    patterns = "".join(
-        pattern_html(p, view.text, f"head {name}: attention pattern") for name, p in zip(view.heads, view.patterns, strict=True)
-    )
+    if len(view.text) <= MAX_TABLE:
+        patterns = "".join(
+            pattern_html(p, view.text, f"head {name}: attention pattern")
+            for name, p in zip(view.heads, view.patterns, strict=True)
+        )
+    else:
+        patterns = f"<div>({len(view.text)} tokens: too many for pattern tables; figure(view) draws them)</div>"
     return f'<div class="handattn">{header}{table}{patterns}</div>'
 
 
