@@ -61,7 +61,7 @@ def heat_map(pattern: torch.Tensor, text: str, title: str, colour: bool = False,
     labelled by its token; masked cells (later keys) blank; a shade in each cell, and the weight in
     percent where four columns per cell fit, else the strongest key of each row at the row's end."""
     T = len(text)
-    cell = next((w for w in (4, 2) if LABEL + T * w + (0 if w == 4 else 11) <= width), 1)
+    cell = next((w for w in (4, 2) if LABEL + T * w + (0 if w == 4 else 10) <= width), 1)
     lines = [title]
     header = "".join(f"{tok:>3} " if cell == 4 else f"{tok:<{cell}}" for tok in text)
     lines.append(" " * LABEL + header.rstrip())
@@ -81,19 +81,20 @@ def heat_map(pattern: torch.Tensor, text: str, title: str, colour: bool = False,
         line = f"{i + 1:>3} {text[i]} " + "".join(cells)
         if cell < 4:
             j = max(range(i + 1), key=row.__getitem__)
-            line += f"  {text[j]}@{j + 1} {_percent(row[j])}%"
+            even = max(row[: i + 1]) - min(row[: i + 1]) <= 1e-9 * row[j]
+            line += f"  even {_percent(row[j])}%" if even and i else f"  {text[j]}@{j + 1} {_percent(row[j])}%"
         lines.append(line.rstrip() if not colour else line)
     lines += _legend(colour, cell)
     return lines
 
 
 def _legend(colour: bool, cell: int) -> list[str]:
-    numbers = "numbers: % of the row's attention" if cell == 4 else "at the right: each row's strongest key (token@position), its %"
+    numbers = "numbers: % of the row's attention" if cell == 4 else "at the right: each row's strongest key (token@position), its %, or even"
     if colour:
         ramp = "".join(_paint(" ", k / 8) for k in range(9))
         return [f"  0% {ramp} 100% of the row's attention; blank: masked (a later key)", f"  {numbers}"]
     return [
-        "  shade: ░ under 25%  ▒ under 50%  ▓ under 75%  █ 75% or more of a row's attention",
+        "  shade: ░ under 25%  ▒ under 50%  ▓ under 75%  █ 75% or more of the attention",
         f"  {numbers}",
         "  · under 0.5%; blank: masked (a later key)",
     ]
@@ -115,10 +116,10 @@ def positions_table(view: TextView, colour: bool = False, width: int = 80) -> li
     the worst positions marked "◀" (and bold in colour)."""
     true = [[e.text() for e in p.true] for p in view.positions]
     model = [[e.text() for e in p.model] for p in view.positions]
-    fixed = 3 + 2 + 5 + 2 + 2 + 10 + 2  # pos, token, the gaps, KL and the marker
+    kl_width = max(9, *(len(fmt(p.kl)) + 2 for p in view.positions))
+    fixed = 3 + 2 + 5 + 2 + 2 + 2 + kl_width + 2  # pos, token, the gaps, KL and the marker
     natural = max(len(", ".join(c)) for c in true + model)
     column = max(20, min(natural, (width - fixed) // 2))
-    kl_width = max(9, *(len(fmt(p.kl)) + 2 for p in view.positions))
 
     def line(pos: str, token: str, t: str, m: str, kl: str) -> str:
         return f"{pos:>3}  {token:<5}  {t:<{column}}  {m:<{column}}  {kl:>{kl_width}}".rstrip()
@@ -195,7 +196,7 @@ def circuits_text(heads: Sequence[HeadCircuits], scale: float, width: int = 80) 
     for h in heads:
         lines += [
             f"QK circuit of head {escape(h.head)}: scale · x W_Q W_Kᵀ yᵀ (scale {scale:g})",
-            "  the attention score of query row x for key row y; the larger, the more attention",
+            "  the score of query row x for key row y; the larger, the more attention",
             *circuit_table(h.qk, width),
             "",
             f"OV circuit → logits of head {escape(h.head)}: y W_V W_U (its value rows of W_U)",
@@ -205,5 +206,5 @@ def circuits_text(heads: Sequence[HeadCircuits], scale: float, width: int = 80) 
         ]
     grouped = any(len(m) > 1 for h in heads for t in (h.qk, h.ov) for m in t.row_members + t.col_members)
     if grouped:
-        lines.append("a group (vowels, consonants, …) stands for each of its tokens, whose entries are equal")
+        lines.append("a group (vowels, …) stands for each of its tokens, whose entries are equal")
     return "\n".join(lines).rstrip()
