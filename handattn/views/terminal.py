@@ -63,7 +63,7 @@ def heat_map(pattern: torch.Tensor, text: str, title: str, colour: bool = False,
     T = len(text)
     cell = next((w for w in (4, 2) if LABEL + T * w + (0 if w == 4 else 10) <= width), 1)
     lines = [title]
-    header = "".join(f"{tok:>3} " if cell == 4 else f"{tok:<{cell}}" for tok in text)
+    header = "".join(f"{tok:>4}" if cell == 4 else f"{tok:<{cell}}" for tok in text)
     lines.append(" " * LABEL + header.rstrip())
     for i in range(T):
         row = pattern[i].tolist()
