@@ -15,17 +15,17 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
     import torch  # noqa: E402, F401
 
+from handattn.circuits import circuits  # noqa: E402
+from handattn.diagnose import TextView, inspect_text  # noqa: E402
 from handattn.errors import EvalFileError, EvalSetError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
 from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
+from handattn.hints import where_to_look  # noqa: E402
 from handattn.model import AttentionModel, Trace  # noqa: E402
 from handattn.problems import Problem, get_problem, problem_names, register  # noqa: E402
 from handattn.score import Score, Scorer, score  # noqa: E402
-from handattn.weights import Head, Weights, dumps, from_dict, load, loads, save  # noqa: E402
-from handattn.circuits import circuits  # noqa: E402
-from handattn.diagnose import TextView, inspect_text  # noqa: E402
-from handattn.hints import where_to_look  # noqa: E402
 from handattn.views.explore import explore  # noqa: E402
 from handattn.views.figure import figure  # noqa: E402
+from handattn.weights import Head, Weights, dumps, from_dict, load, loads, save  # noqa: E402
 
 __all__ = [
     "AttentionModel",

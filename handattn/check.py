@@ -26,8 +26,8 @@ from handattn._cli import (
 )
 from handattn.errors import HandattnError, UsageError
 from handattn.evalset import DEFAULT_SEED, DEFAULT_TEXTS, MAX_TEXTS, read_eval_file, sample_eval_set
-from handattn.problems import get_problem, problem_names
 from handattn.hints import where_to_look
+from handattn.problems import get_problem, problem_names
 from handattn.render import problem_list, report, verdict_lines
 from handattn.score import score
 from handattn.weights import load

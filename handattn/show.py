@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
 
             require_matplotlib()  # before any work: without it, one line and exit 2
         problem = get_problem(args.problem)
-        weights = load(_path(args), problem=problem.name, params=params_option(args.param))
-        view = inspect_text(weights, args.text, file=_path(args))
+        params = params_option(args.param)
+        weights = load(_path(args), problem=problem.name, params=params)
+        label = _path(args) + (" with " + ", ".join(f"{k} = {v:g}" for k, v in params.items()) if params else "")
+        view = inspect_text(weights, args.text, file=label)
         if args.png is not None:
             try:
                 save_png(view, args.png)

@@ -4,11 +4,10 @@ query and key, an OV entry what attending to that row adds to each logit."""
 from pathlib import Path
 
 import torch
+from conftest import random_weights
 
 from handattn import AttentionModel, Head, Weights, circuits, load
 from handattn.vocab import INDEX, TOKENS
-
-from conftest import random_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 

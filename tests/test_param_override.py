@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handattn import WeightFileError, from_dict, get_problem, load, loads, sample_eval_set, score
-from handattn import check
+from handattn import WeightFileError, check, from_dict, get_problem, load, loads, sample_eval_set, score
 from handattn.show import main as show_main
 
 ROOT = Path(__file__).resolve().parent.parent

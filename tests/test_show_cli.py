@@ -135,3 +135,17 @@ def test_real_process():
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == "text: position 2: '0' cannot follow 'b' in problem2; show a text the problem can produce"
     assert get_problem("problem2")  # the problem the process used is the registered one
+
+
+def test_the_readme_example_is_what_show_prints(capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ python -m handattn.show ", 1)[1].split("```", 1)[0]
+    command, *shown = block.splitlines()
+    argv = command.split()
+    assert argv[:2] == ["problem2", "solutions/problem2.toml"]
+    code, out, _ = run(capsys, *argv[:1], ROOT / argv[1], *argv[2:])
+    out = out.replace(str(ROOT / argv[1]), argv[1])
+    assert code == 0
+    for line in shown:
+        if line.strip() != "…":
+            assert line in out.splitlines(), line

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from handattn import AttentionModel, get_problem, inspect_text, load, sample_eval_set, score
-from handattn.errors import MissingExtraError
+from handattn.errors import MissingExtraError, WeightFileError
 from handattn.views.explore import Explorer, slider_range
 from handattn.views.html import pattern_html
 from handattn.views.terminal import heat_map, wants_colour
@@ -170,7 +170,7 @@ def test_explorer_update_rescores_and_dependent_params_follow():
     assert math.isclose(float(state.view.patterns[0][1, 0]), math.exp(3) / (math.exp(3) + 1))
     with pytest.raises(KeyError):
         explorer.update(Q=1)
-    with pytest.raises(Exception):
+    with pytest.raises(WeightFileError, match="params.S"):
         explorer.update(S=math.inf)
     assert explorer.overrides == {"M": 10.0, "S": 3.0}  # a refused value changes nothing
 

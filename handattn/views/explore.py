@@ -11,8 +11,8 @@ In-memory `Weights` carry no formulas to re-evaluate, so for them the one slider
 from __future__ import annotations
 
 import dataclasses
-from html import escape
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from handattn.diagnose import TextView, inspect_text
