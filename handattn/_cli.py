@@ -61,6 +61,32 @@ def usage_lines(parser: argparse.ArgumentParser, error: UsageError) -> list[str]
     return [parser.format_usage().rstrip(), *error_lines(parser.prog, error)]
 
 
+def add_weight_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """PROBLEM and an optional FILE, as every command that reads a weight file takes them."""
+    parser.add_argument("problem", nargs="?", help="problem name (python -m handattn.check --list)")
+    parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
+
+
+def weight_path(args: argparse.Namespace) -> str | None:
+    """The weight file a command reads: FILE, or PROBLEM.toml in the current folder."""
+    if args.problem is None:
+        return args.file
+    return args.file if args.file is not None else f"{args.problem}.toml"
+
+
+def refuse(parser: argparse.ArgumentParser, error: HandattnError, as_json: bool, args) -> int:
+    """Print an error as a command does (usage errors under the usage line; with --json also the
+    error object on stdout) and return the exit code for unusable input."""
+    import json
+
+    lines = error_lines(parser.prog, error)
+    print("\n".join(usage_lines(parser, error) if isinstance(error, UsageError) else lines), file=sys.stderr)
+    if as_json:
+        problem = getattr(args, "problem", None)
+        print(json.dumps({"problem": problem, "file": args and weight_path(args), "error": lines}))
+    return EXIT_UNUSABLE
+
+
 def add_param_option(parser: argparse.ArgumentParser) -> None:
     """`--param NAME=VALUE`, repeatable: override a [params] entry of the weight file."""
     parser.add_argument(

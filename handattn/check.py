@@ -13,16 +13,16 @@ from handattn import __version__
 from handattn._cli import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_UNUSABLE,
     Parser,
     add_param_option,
     add_problem_file_option,
-    error_lines,
+    add_weight_file_arguments,
     params_option,
+    refuse,
     register_problem_files,
     run,
-    usage_lines,
     wants_json,
+    weight_path,
 )
 from handattn.errors import HandattnError, UsageError
 from handattn.evalset import DEFAULT_SEED, DEFAULT_TEXTS, MAX_TEXTS, read_eval_file, sample_eval_set
@@ -42,8 +42,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         description="Score hand-written attention weights against the exact next-token distributions of a problem.",
         epilog="exit status: 0 passed, 1 scored but not passed, 2 unusable input",
     )
-    parser.add_argument("problem", nargs="?", help="problem name (see --list)")
-    parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
+    add_weight_file_arguments(parser)
     parser.add_argument("--list", action="store_true", help="list the problems and exit")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict lines")
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         if args.eval_file is not None and (args.seed, args.texts, args.length) != (None, None, None):
             raise UsageError("--eval-file gives the texts; drop --seed, --texts and --length")
         problem = get_problem(args.problem)
-        weights = load(_path(args), problem=problem.name, params=params_option(args.param))
+        weights = load(weight_path(args), problem=problem.name, params=params_option(args.param))
         if args.eval_file is not None:
             eval_set = read_eval_file(problem, args.eval_file)
         else:
@@ -84,14 +83,8 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     except SystemExit as e:  # --help and --version print and stop
         return int(e.code or 0)
     except HandattnError as e:
-        lines = error_lines(prog, e)
-        shown = usage_lines(parser, e) if isinstance(e, UsageError) else lines
-        print("\n".join(shown), file=sys.stderr)
-        if as_json:
-            problem_name = getattr(args, "problem", None)
-            print(json.dumps({"problem": problem_name, "file": args and _path(args), "error": lines}))
-        return EXIT_UNUSABLE
-    path = _path(args)
+        return refuse(parser, e, as_json, args)
+    path = weight_path(args)
     warnings = [w.format(path) for w in weights.warnings]
     if warnings:
         print("\n".join(warnings), file=sys.stderr)
@@ -104,12 +97,6 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     else:
         print(report(result, path, where))
     return EXIT_OK if result.passed else EXIT_FAILED
-
-
-def _path(args: argparse.Namespace) -> str | None:
-    if args.problem is None:
-        return args.file
-    return args.file if args.file is not None else f"{args.problem}.toml"
 
 
 def _bounded(lo: int, hi: int):

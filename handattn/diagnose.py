@@ -38,8 +38,16 @@ class Entry:
     tokens: tuple[str, ...]
     prob: float  # each token's probability
 
+    def to_dict(self) -> dict:
+        return {"tokens": self.label, "each": self.prob}
+
     def text(self) -> str:
         return f"{self.label}: {prob_text(self.prob)}" if len(self.tokens) == 1 else f"{self.label} × {prob_text(self.prob)}"
+
+
+def distributions(true: Sequence[Entry], model: Sequence[Entry], kl: float) -> dict:
+    """The JSON of a position's true distribution, the model's top tokens and the KL between them."""
+    return {"true": [e.to_dict() for e in true], "model_top": [e.to_dict() for e in model], "kl": kl}
 
 
 def prob_text(p: float) -> str:
@@ -99,14 +107,7 @@ class Position:
     kl: float  # KL(true ‖ model) in nats
 
     def to_dict(self) -> dict:
-        return {
-            "pos": self.pos,
-            "token": self.token,
-            "next": self.next,
-            "true": [{"tokens": e.label, "each": e.prob} for e in self.true],
-            "model_top": [{"tokens": e.label, "each": e.prob} for e in self.model],
-            "kl": self.kl,
-        }
+        return {"pos": self.pos, "token": self.token, "next": self.next, **distributions(self.true, self.model, self.kl)}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from handattn.diagnose import Entry, compact, group_label
+from handattn.diagnose import Entry, compact, distributions, group_label
 from handattn.evalset import EvalSet
 from handattn.model import AttentionModel
 from handattn.score import Score
@@ -45,13 +45,7 @@ class Context:
     kl: float
 
     def to_dict(self) -> dict:
-        return {
-            "prefix": self.prefix,
-            "context": self.kind,
-            "true": [{"tokens": e.label, "each": e.prob} for e in self.true],
-            "model_top": [{"tokens": e.label, "each": e.prob} for e in self.model],
-            "kl": self.kl,
-        }
+        return {"prefix": self.prefix, "context": self.kind, **distributions(self.true, self.model, self.kl)}
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ import sys
 from handattn import __version__
 from handattn._cli import (
     EXIT_OK,
-    EXIT_UNUSABLE,
     Parser,
     add_param_option,
-    error_lines,
+    add_weight_file_arguments,
     params_option,
+    refuse,
     run,
-    usage_lines,
     wants_json,
+    weight_path,
 )
 from handattn.circuits import circuits
 from handattn.diagnose import inspect_text
@@ -42,8 +42,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         description="Show what a weight file does on one text: distributions, KL and attention patterns.",
         epilog="exit status: 0 shown, 2 unusable input",
     )
-    parser.add_argument("problem", nargs="?", help="problem name (python -m handattn.check --list)")
-    parser.add_argument("file", nargs="?", help="weight file (default: PROBLEM.toml in this folder)")
+    add_weight_file_arguments(parser)
     parser.add_argument("--text", help="the text to show (default: the public evaluation text the file does worst on)")
     parser.add_argument("--png", metavar="OUT.png", help='also draw it as a figure (needs "handattn[plot]")')
     parser.add_argument("--circuits", action="store_true", help="also print each head's QK and OV→logits tables")
@@ -67,8 +66,8 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
             require_matplotlib()  # before any work: without it, one line and exit 2
         problem = get_problem(args.problem)
         params = params_option(args.param)
-        weights = load(_path(args), problem=problem.name, params=params)
-        label = _path(args) + (" with " + ", ".join(f"{k} = {v:g}" for k, v in params.items()) if params else "")
+        weights = load(weight_path(args), problem=problem.name, params=params)
+        label = weight_path(args) + (" with " + ", ".join(f"{k} = {v:g}" for k, v in params.items()) if params else "")
         view = inspect_text(weights, args.text, file=label)
         if args.png is not None:
             try:
@@ -79,11 +78,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     except SystemExit as e:  # --help prints and stops
         return int(e.code or 0)
     except HandattnError as e:
-        lines = error_lines(prog, e)
-        print("\n".join(usage_lines(parser, e) if isinstance(e, UsageError) else lines), file=sys.stderr)
-        if as_json:
-            print(json.dumps({"problem": getattr(args, "problem", None), "file": args and _path(args), "error": lines}))
-        return EXIT_UNUSABLE
+        return refuse(parser, e, as_json, args)
     if args.json:
         data = {**view.to_dict(), "png": args.png, "handattn": __version__}
         if tables is not None:
@@ -97,12 +92,6 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     if args.png is not None:
         print(f"\nwrote {args.png}")
     return EXIT_OK
-
-
-def _path(args: argparse.Namespace) -> str | None:
-    if args.problem is None:
-        return args.file
-    return args.file if args.file is not None else f"{args.problem}.toml"
 
 
 if __name__ == "__main__":
