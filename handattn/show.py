@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         return int(e.code or 0)
     except HandattnError as e:
         return refuse(parser, e, as_json, args)
+    warnings = [w.format(weight_path(args)) for w in weights.warnings]  # e.g. a parameter no entry uses
+    if warnings:
+        print("\n".join(warnings), file=sys.stderr)
     if args.json:
-        data = {**view.to_dict(), "png": args.png, "handattn": __version__}
+        data = {**view.to_dict(), "png": args.png, "warnings": warnings, "handattn": __version__}
         if tables is not None:
             data["circuits"] = [t.to_dict() for t in tables]
         print(json.dumps(data, allow_nan=False))
