@@ -115,7 +115,7 @@ class TextView:
     """One text through one layer: per-position distributions and KL, and every head's pattern."""
 
     problem: str
-    file: str  # where the weights came from (untrusted: escape before showing)
+    file: str  # where the weights came from, "" for weights made in Python (untrusted: escape before showing)
     text: str
     why: str  # how the text was chosen, e.g. "the worst of 2,048 public texts (seed 0)"
     kl: float  # mean KL over the scored positions (1 … T−1), as check counts them
@@ -156,7 +156,7 @@ def as_weights(weights: Weights | str | Path, params: dict[str, float] | None = 
     if isinstance(weights, Weights):
         if params:
             raise TypeError("params= needs a weight file to re-evaluate; pass its path instead of Weights")
-        return weights, "<weights>"
+        return weights, ""
     return load(weights, params=params), str(weights)
 
 

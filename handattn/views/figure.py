@@ -37,25 +37,26 @@ def require_matplotlib():
 
 
 def series(view: TextView) -> list[tuple[str, list[int]]]:
-    """The tokens that matter, as (label, token ids): tokens whose true or predicted probability is
-    large somewhere, a named group merged into one series where its members' true probabilities agree
-    at every position (its series is then the group's total)."""
+    """The tokens that matter, as (label, token ids), at most MAX_SERIES: tokens whose true or predicted
+    probability is large somewhere; a named group is one series (its total) where its members' true
+    and predicted probabilities agree at every position, so nothing is hidden inside a total."""
     true, model = view.true_probs, view.model_probs  # [T, V]
     weight = torch.maximum(true, model).max(0).values  # [V] the largest probability each token ever gets
+
+    def alike(p: torch.Tensor, ids: list[int]) -> bool:
+        return torch.allclose(p[:, ids], p[:, ids[:1]].expand(-1, len(ids)), rtol=1e-6, atol=1e-9)
+
     out: list[tuple[str, list[int]]] = []
     used: set[int] = set()
     for group, members in sorted(GROUPS.items(), key=lambda kv: -len(kv[1])):
         ids = [TOKENS.index(m) for m in members]
-        if used & set(ids) or group == "all":
-            continue
-        if all(torch.equal(true[:, i], true[:, ids[0]]) for i in ids) and float(weight[ids].sum()) > 0.01:
+        if group != "all" and not used & set(ids) and alike(true, ids) and alike(model, ids):
             out.append((group, ids))
             used |= set(ids)
-    for i in weight.argsort(descending=True).tolist():
-        if i not in used and float(weight[i]) > 0.01:
-            out.append((TOKENS[i], [i]))
-    out.sort(key=lambda s: -float(true[:, s[1]].sum(-1).max()))
-    return out[:MAX_SERIES]
+    out += [(TOKENS[i], [i]) for i in range(len(TOKENS)) if i not in used]
+    size = {label: float(weight[ids].sum()) if len(ids) > 1 else float(weight[ids[0]]) for label, ids in out}
+    kept = [s for s in out if size[s[0]] > 0.01]
+    return sorted(kept, key=lambda s: -size[s[0]])[:MAX_SERIES]
 
 
 def figure(view: TextView):
@@ -65,8 +66,8 @@ def figure(view: TextView):
     per_row = min(max(n_heads, 1), 3)
     head_rows = math.ceil(n_heads / per_row) if n_heads else 0
     side = min(3.2 + 0.12 * T, 9.0)
-    every = max(1, math.ceil(T / 40))  # a tick on every position up to 40, then on every k-th
-    fig = Figure(figsize=(max(side * per_row, 9.0), side * head_rows + 5.2), layout="constrained")
+    every = max(1, math.ceil(T / 40)) if T <= 40 else math.ceil(T / 25)  # a tick per position up to 40
+    fig = Figure(figsize=(max(side * per_row, 9.0 if T <= 40 else 11.0), side * head_rows + 5.2), layout="constrained")
     grid = fig.add_gridspec(head_rows + 2, per_row, height_ratios=[side] * head_rows + [3.0, 1.6])
     ticks = range(0, T, every)
     labels = [f"{view.text[i]}\n{i + 1}" if every > 1 or i == 0 or (i + 1) % 5 == 0 else view.text[i] for i in ticks]
@@ -87,8 +88,8 @@ def figure(view: TextView):
                     v = float(pattern[i, j])
                     ax.text(j, i, f"{v:.2f}".lstrip("0") or "0", ha="center", va="center", fontsize=6,
                             color="black" if v > 0.6 else "white")
-    if image is not None:
-        fig.colorbar(image, ax=fig.axes[:n_heads], shrink=0.8, label="attention weight")
+    if image is not None:  # beside the last head, inside its row, so the panels below keep their width
+        fig.colorbar(image, cax=fig.axes[n_heads - 1].inset_axes([1.04, 0.0, 0.04, 1.0]), label="attention weight")
     probs = fig.add_subplot(grid[head_rows, :])
     x = list(range(1, T + 1))
     for k, (label, ids) in enumerate(series(view)):
@@ -109,7 +110,7 @@ def figure(view: TextView):
     kl.set_title("KL(true ‖ model) per position, nats (worst in orange)", fontsize=10)
     kl.set_xlabel("position (and its token): the distribution of the token after it")
     kl.tick_params(labelbottom=True)
-    fig.suptitle(f"{view.problem} · {_plain(view.file, 60)} · mean KL {fmt(view.kl)} nats · text {clip(view.text, 40)}")
+    fig.suptitle(f"{view.problem}{' · ' + _plain(view.file, 60) if view.file else ''} · mean KL {fmt(view.kl)} nats · text {clip(view.text, 40)}")
     fig._repr_png_ = lambda: _png(fig)  # shows in Jupyter even where pyplot was never imported
     return fig
 

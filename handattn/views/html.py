@@ -66,7 +66,7 @@ def text_view_html(view: TextView) -> str:
     ]
     marked = [p.pos in view.worst for p in view.positions]
     header = (
-        f"<div><b>{escape(view.problem)} · {escape(view.file)}</b><br>text <code>{escape(view.text)}</code> "
+        f"<div><b>{escape(view.problem)}{' · ' + escape(view.file) if view.file else ''}</b><br>text <code>{escape(view.text)}</code> "
         f"({escape(view.why)}) · mean KL <b>{fmt(view.kl)}</b> nats over {len(view.text) - 1} scored positions</div>"
     )
     table = _rows(("token", "true next token", "model's top tokens", "KL", "position"), rows, marked, left=3)

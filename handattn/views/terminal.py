@@ -147,7 +147,7 @@ def text_view_text(view: TextView, colour: bool = False, width: int = 80) -> str
     """Everything `show` prints for one text: header, per-position table, one heat map per head."""
     params = ", ".join(f"{k} = {v:g}" for k, v in view.params.items())
     lines = [
-        f"{view.problem} · {escape(view.file)}" + (f" · params: {escape(params)}" if params else ""),
+        view.problem + (f" · {escape(view.file)}" if view.file else "") + (f" · params: {escape(params)}" if params else ""),
         f"text: {view.text}",
         f"  {len(view.text)} tokens; {escape(view.why)}",
         f"  mean KL {fmt(view.kl)} nats over its {len(view.text) - 1} scored positions"
