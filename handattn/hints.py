@@ -64,7 +64,7 @@ class WhereToLook:
     def hint(self) -> str:
         """One sentence: where the loss of the worst kind of context goes, and what usually causes it."""
         if self.leak >= LEAK:
-            text = f"{self.leak:.0%} of its loss is probability on tokens that can never follow there: {self.leak_to}"
+            text = f"{self.leak:.0%} of its loss is probability on tokens that can never follow: {self.leak_to}"
         else:
             text = (
                 f"the tokens that can follow there get the wrong shares: too little on {self.too_little}, "

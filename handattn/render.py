@@ -86,22 +86,28 @@ def report(s: Score, path: str, where: WhereToLook | None = None) -> str:
 
 def where_lines(w: WhereToLook, problem: str, path: str, width: int = 80) -> list[str]:
     """The hint for the costliest kind of context, then the worst contexts, one line each."""
-    lines = textwrap.wrap(f"hint: {w.hint}", width - 2, initial_indent="  ", subsequent_indent="        ")
+    hint = w.hint
+    for phrase in (w.leak_to, w.too_little, w.too_much):  # "27 tokens (not 1)" stays on one line
+        hint = hint.replace(phrase, phrase.replace(" ", "\xa0")) if phrase else hint
+    wrapped = textwrap.wrap(f"hint: {hint}", width - 2, initial_indent="  ", subsequent_indent="        ")
+    lines = [line.replace("\xa0", " ") for line in wrapped]
     if w.worst:
         lines += ["", f"  where to look, the {plural(len(w.worst), 'worst context')}:"]
+        header = ("text so far", "pos", "true next", "model's top", "KL")
         rows = [
             (
                 clip_left(c.prefix, 22),
+                str(len(c.prefix)),
                 clip(", ".join(e.text() for e in c.true), 22),
                 clip(", ".join(e.text() for e in c.model), 22),
                 fmt(c.kl),
             )
             for c in w.worst
         ]
-        widths = [max(len(r[j]) for r in [("text so far", "true next", "model's top", "KL"), *rows]) for j in range(4)]
-        for row in [("text so far", "true next", "model's top", "KL"), *rows]:
-            a, b, c, d = row
-            lines.append(f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip())
+        widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+        for a, b, c, d, e in [header, *rows]:
+            cells = f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:<{widths[2]}}  {d:<{widths[3]}}  {e:>{widths[4]}}"
+            lines.append(f"  {cells}".rstrip())
     lines.append(f"  see one text: python -m handattn.show {problem} {escape(str(path))}")
     return lines
 

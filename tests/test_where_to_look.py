@@ -25,7 +25,7 @@ def test_the_starter_loses_on_tokens_that_can_never_follow(starter):
     where = where_to_look(weights, public, result)
     assert where.context == "after a vowel, consonant earlier"
     assert where.leak == pytest.approx(1.0) and where.leak_to == "27 tokens (not 1)"
-    assert where.hint == "100% of its loss is probability on tokens that can never follow there: 27 tokens (not 1)"
+    assert where.hint == "100% of its loss is probability on tokens that can never follow: 27 tokens (not 1)"
     assert len(where.worst) == 5 and len({c.prefix for c in where.worst}) == 5
     worst_kl = float(result.per_position.max())
     for c in where.worst:  # uniform over 28 tokens where only 1 can follow: KL log 28, the largest there is
@@ -58,7 +58,7 @@ def test_check_prints_where_to_look_when_a_file_does_not_pass(capsys, starter):
     assert "  hint: 100% of its loss is probability on tokens that can never" in out
     lines = out.splitlines()
     start = lines.index("  where to look, the 5 worst contexts:")
-    assert lines[start + 1].split() == ["text", "so", "far", "true", "next", "model's", "top", "KL"]
+    assert lines[start + 1].split() == ["text", "so", "far", "pos", "true", "next", "model's", "top", "KL"]
     assert all(line.rstrip().endswith("3.3322") for line in lines[start + 2 : start + 7])
     assert lines[-1] == f"  see one text: python -m handattn.show problem2 {starter}"
     assert max(len(line) for line in lines) <= 100
@@ -85,3 +85,15 @@ def test_a_passing_file_gets_no_hint(capsys):
     check.main(["problem2", str(P2)])
     out = capsys.readouterr().out
     assert "hint:" not in out and "where to look" not in out
+
+
+def test_the_readme_example_is_what_check_prints(capsys, starter, monkeypatch, tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("For the starter file:\n\n```\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "problem2.toml").write_text(starter.read_text())
+    monkeypatch.chdir(tmp_path)
+    assert check.main(["problem2"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    for line in block.splitlines():
+        if line.strip() != "…":
+            assert line in out, line
