@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     elif args.quiet:
         print("\n".join(verdict_lines(result, path)))
     else:
-        print(report(result, path, where))
+        print(report(result, path, where, args.problem_file))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

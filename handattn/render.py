@@ -57,7 +57,7 @@ def verdict_lines(s: Score, path: str) -> list[str]:
     ]
 
 
-def report(s: Score, path: str, where: WhereToLook | None = None) -> str:
+def report(s: Score, path: str, where: WhereToLook | None = None, problem_files: Sequence[str] = ()) -> str:
     """The human-readable result: verdict, evaluation set, breakdown by context, baselines, and for a
     file that does not pass, where to look (`hints.where_to_look`)."""
     lines = [
@@ -80,11 +80,13 @@ def report(s: Score, path: str, where: WhereToLook | None = None) -> str:
         share = worst.kl * worst.n_positions / (s.kl * s.n_positions)
         lines.append(f"  most of the gap: {worst.name} ({share:.0%} of the total KL)")
     if where is not None:
-        lines += where_lines(where, s.problem, path)
+        lines += where_lines(where, s.problem, path, problem_files)
     return "\n".join(lines)
 
 
-def where_lines(w: WhereToLook, problem: str, path: str, width: int = 80) -> list[str]:
+def where_lines(
+    w: WhereToLook, problem: str, path: str, problem_files: Sequence[str] = (), width: int = 80
+) -> list[str]:
     """The hint for the costliest kind of context, then the worst contexts, one line each."""
     hint = w.hint
     for phrase in (w.leak_to, w.too_little, w.too_much):  # "27 tokens (not 1)" stays on one line
@@ -108,7 +110,8 @@ def where_lines(w: WhereToLook, problem: str, path: str, width: int = 80) -> lis
         for a, b, c, d, e in [header, *rows]:
             cells = f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:<{widths[2]}}  {d:<{widths[3]}}  {e:>{widths[4]}}"
             lines.append(f"  {cells}".rstrip())
-    lines.append(f"  see one text: python -m handattn.show {problem} {escape(str(path))}")
+    files = "".join(f" --problem-file {escape(str(f))}" for f in problem_files)
+    lines.append(f"  see one text: python -m handattn.show {problem} {escape(str(path))}{files}")
     return lines
 
 

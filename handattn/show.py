@@ -19,9 +19,11 @@ from handattn._cli import (
     EXIT_OK,
     Parser,
     add_param_option,
+    add_problem_file_option,
     add_weight_file_arguments,
     params_option,
     refuse,
+    register_problem_files,
     run,
     wants_json,
     weight_path,
@@ -47,6 +49,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--png", metavar="OUT.png", help='also draw it as a figure (needs "handattn[plot]")')
     parser.add_argument("--circuits", action="store_true", help="also print each head's QK and OV→logits tables")
     add_param_option(parser)
+    add_problem_file_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     return parser
 
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = None
     try:
         args = parser.parse_args(argv)
+        register_problem_files(args.problem_file)
         if args.problem is None:
             raise UsageError(f"name a problem ({', '.join(problem_names())})")
         if args.png is not None:

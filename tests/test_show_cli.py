@@ -149,3 +149,19 @@ def test_the_readme_example_is_what_show_prints(capsys):
     for line in shown:
         if line.strip() != "…":
             assert line in out.splitlines(), line
+
+
+def test_an_instructors_problem_is_shown_and_hinted(capsys, monkeypatch, tmp_path):
+    from handattn import check, new, problems
+
+    monkeypatch.setattr(problems, "_REGISTRY", dict(problems._REGISTRY))  # registering is global: undo it after
+    echo = ROOT / "tests" / "fixtures" / "problems" / "echo.py"
+    starter = tmp_path / "echo.toml"
+    assert new.main(["echo", "--problem-file", str(echo), "-o", str(starter)]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, "echo", starter, "--problem-file", echo, "--text", "bacaeb", "--circuits")
+    assert code == 0 and err == "" and out.startswith(f"echo · {starter}") and "attention pattern" in out
+    assert check.main(["echo", str(starter), "--problem-file", str(echo), "--texts", "64", "--length", "8"]) == 1
+    out = capsys.readouterr().out
+    assert "  hint: " in out and "where to look, the 5 worst contexts:" in out
+    assert out.splitlines()[-1] == f"  see one text: python -m handattn.show echo {starter} --problem-file {echo}"
