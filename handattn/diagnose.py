@@ -42,7 +42,11 @@ class Entry:
         return {"tokens": self.label, "each": self.prob}
 
     def text(self) -> str:
-        return f"{self.label}: {prob_text(self.prob)}" if len(self.tokens) == 1 else f"{self.label} × {prob_text(self.prob)}"
+        return (
+            f"{self.label}: {prob_text(self.prob)}"
+            if len(self.tokens) == 1
+            else f"{self.label} × {prob_text(self.prob)}"
+        )
 
 
 def distributions(true: Sequence[Entry], model: Sequence[Entry], kl: float) -> dict:
@@ -87,7 +91,7 @@ def compact(probs: torch.Tensor | Sequence[float], top: int | None = None, mass:
 
 
 def group_label(names: Sequence[str]) -> str:
-    """"26 letters", "20 consonants (not b)", or "6 tokens" for a set of tokens."""
+    """ "26 letters", "20 consonants (not b)", or "6 tokens" for a set of tokens."""
     chosen = set(names)
     for group, members in sorted(GROUPS.items(), key=lambda kv: len(kv[1])):  # the smallest group that fits
         if chosen <= set(members) and len(members) - len(chosen) <= 2:
@@ -107,7 +111,12 @@ class Position:
     kl: float  # KL(true ‖ model) in nats
 
     def to_dict(self) -> dict:
-        return {"pos": self.pos, "token": self.token, "next": self.next, **distributions(self.true, self.model, self.kl)}
+        return {
+            "pos": self.pos,
+            "token": self.token,
+            "next": self.next,
+            **distributions(self.true, self.model, self.kl),
+        }
 
 
 @dataclass(frozen=True)
@@ -169,13 +178,17 @@ def check_text(problem: Problem, text: str) -> torch.Tensor:
     if not text:
         raise refuse("", "is empty", f"give a text of 1 to {MAX_POSITIONS} tokens, e.g. ba1ke1")
     if len(text) > MAX_POSITIONS:
-        raise refuse("", f"has {len(text):,} tokens, over the model's context of {MAX_POSITIONS}", "show a shorter text")
+        raise refuse(
+            "", f"has {len(text):,} tokens, over the model's context of {MAX_POSITIONS}", "show a shorter text"
+        )
     for pos, ch in enumerate(text, start=1):
         if ch not in INDEX:
             raise refuse(f"position {pos}", f"{shown(ch)} is not a token", "texts use only a-z, 0 and 1")
     tokens = torch.tensor([INDEX[ch] for ch in text])
     if not IS_LETTER[tokens[0]]:
-        raise refuse("position 1", f"{text[0]!r} cannot start a text", f"every {problem.name} text starts with a letter")
+        raise refuse(
+            "position 1", f"{text[0]!r} cannot start a text", f"every {problem.name} text starts with a letter"
+        )
     probs = problem.exact_probs(tokens[None])[0]  # [T, V]: the distribution after each prefix
     follows = probs[:-1].gather(-1, tokens[1:, None])[:, 0]  # [T-1] probability of each next token
     impossible = (follows == 0).nonzero()

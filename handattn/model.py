@@ -115,7 +115,15 @@ class AttentionModel(nn.Module):
         logits = stream @ self.W_U + self.b_U  # [N, T, d_vocab]
         log_probs = logits.log_softmax(dim=-1)  # [N, T, d_vocab]
         return Trace(
-            residual=r, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, logits=logits, log_probs=log_probs,
+            residual=r,
+            q=q,
+            k=k,
+            v=v,
+            attn_scores=attn_scores,
+            pattern=pattern,
+            z=z,
+            logits=logits,
+            log_probs=log_probs,
             tokens=tokens,
         )
 

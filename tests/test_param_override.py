@@ -55,7 +55,10 @@ def test_check_param_changes_the_score_as_the_files_arithmetic_says(capsys, tmp_
 
 def test_check_param_value_may_be_arithmetic_but_never_code(capsys):
     assert check.main(["problem1", str(P1), "--json", "--param", "B=sqrt(16)"]) == 0
-    assert json.loads(capsys.readouterr().out)["kl"] == score(load(P1, params={"B": 4.0}), sample_eval_set(get_problem("problem1"))).kl
+    assert (
+        json.loads(capsys.readouterr().out)["kl"]
+        == score(load(P1, params={"B": 4.0}), sample_eval_set(get_problem("problem1"))).kl
+    )
     code = check.main(["problem1", str(P1), "--param", "B=__import__('os')"])
     assert code == 2 and "argument --param" in capsys.readouterr().err
 

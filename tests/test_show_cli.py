@@ -91,7 +91,10 @@ def test_png_without_matplotlib_is_one_line_and_exit_2(capsys, monkeypatch, tmp_
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
     code, out, err = run(capsys, "problem2", P2, "--png", tmp_path / "x.png")
     assert code == 2 and out == "" and not (tmp_path / "x.png").exists()
-    assert err == 'python -m handattn.show: drawing a figure (--png) needs the optional extra "plot": pip install "handattn[plot]"\n'
+    assert (
+        err
+        == 'python -m handattn.show: drawing a figure (--png) needs the optional extra "plot": pip install "handattn[plot]"\n'
+    )
 
 
 def test_png_is_written(capsys, tmp_path):
@@ -124,16 +127,24 @@ def test_real_process():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "handattn.show", "problem2", "solutions/problem2.toml", "--text", "ba1ke1"],
-        cwd=ROOT, capture_output=True, text=True, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("problem2 · solutions/problem2.toml") and "attention pattern" in done.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "handattn", "show", "problem2", "solutions/problem2.toml", "--text", "b0"],
-        cwd=ROOT, capture_output=True, text=True, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip() == "text: position 2: '0' cannot follow 'b' in problem2; show a text the problem can produce"
+    assert (
+        bad.stderr.strip() == "text: position 2: '0' cannot follow 'b' in problem2; show a text the problem can produce"
+    )
     assert get_problem("problem2")  # the problem the process used is the registered one
 
 

@@ -122,7 +122,9 @@ def test_html_renders_in_headless_chromium(tmp_path):
     page.write_text(f"<!doctype html><meta charset=utf-8><body>{view._repr_html_()}</body>", encoding="utf-8")
     done = subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     parser = Cells()
     parser.feed(done.stdout)

@@ -86,8 +86,15 @@ def figure(view: TextView):
             for i in range(T):
                 for j in range(i + 1):
                     v = float(pattern[i, j])
-                    ax.text(j, i, f"{v:.2f}".lstrip("0") or "0", ha="center", va="center", fontsize=6,
-                            color="black" if v > 0.6 else "white")
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}".lstrip("0") or "0",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="black" if v > 0.6 else "white",
+                    )
     if image is not None:  # beside the last head, inside its row, so the panels below keep their width
         fig.colorbar(image, cax=fig.axes[n_heads - 1].inset_axes([1.04, 0.0, 0.04, 1.0]), label="attention weight")
     probs = fig.add_subplot(grid[head_rows, :])
@@ -95,10 +102,25 @@ def figure(view: TextView):
     for k, (label, ids) in enumerate(series(view)):
         colour = OKABE_ITO[k % len(OKABE_ITO)]
         name = label if len(ids) == 1 else f"{label} (total)"
-        probs.plot(x, view.true_probs[:, ids].sum(-1).tolist(), color=colour, linestyle="none", marker="o",
-                   markersize=8, fillstyle="none", label=f"{name}, true")
-        probs.plot(x, view.model_probs[:, ids].sum(-1).tolist(), color=colour, linestyle="none", marker="o",
-                   markersize=3.5, label=f"{name}, model")
+        probs.plot(
+            x,
+            view.true_probs[:, ids].sum(-1).tolist(),
+            color=colour,
+            linestyle="none",
+            marker="o",
+            markersize=8,
+            fillstyle="none",
+            label=f"{name}, true",
+        )
+        probs.plot(
+            x,
+            view.model_probs[:, ids].sum(-1).tolist(),
+            color=colour,
+            linestyle="none",
+            marker="o",
+            markersize=3.5,
+            label=f"{name}, model",
+        )
     probs.set_title("true (rings) vs predicted (dots) probability of the next token", fontsize=10)
     probs.set_ylabel("probability")
     probs.set_ylim(-0.03, 1.03)
@@ -110,7 +132,9 @@ def figure(view: TextView):
     kl.set_title("KL(true ‖ model) per position, nats (worst in orange)", fontsize=10)
     kl.set_xlabel("position (and its token): the distribution of the token after it")
     kl.tick_params(labelbottom=True)
-    fig.suptitle(f"{view.problem}{' · ' + _plain(view.file, 60) if view.file else ''} · mean KL {fmt(view.kl)} nats · text {clip(view.text, 40)}")
+    fig.suptitle(
+        f"{view.problem}{' · ' + _plain(view.file, 60) if view.file else ''} · mean KL {fmt(view.kl)} nats · text {clip(view.text, 40)}"
+    )
     fig._repr_png_ = lambda: _png(fig)  # shows in Jupyter even where pyplot was never imported
     return fig
 

@@ -36,7 +36,11 @@ def _cell(value: float) -> str:
 def pattern_html(pattern: torch.Tensor, tokens: Sequence[str], title: str = "") -> str:
     """[T, T] attention pattern → a table: query rows, key columns, token labels, masked cells empty."""
     T = len(tokens)
-    rows = [f'<tr><th style="{HEAD}">query ↓ key →</th>' + "".join(f'<th style="{HEAD}">{escape(t)}</th>' for t in tokens) + "</tr>"]
+    rows = [
+        f'<tr><th style="{HEAD}">query ↓ key →</th>'
+        + "".join(f'<th style="{HEAD}">{escape(t)}</th>' for t in tokens)
+        + "</tr>"
+    ]
     values = pattern.tolist()
     for i in range(T):
         cells = "".join(_cell(values[i][j]) if j <= i else f'<td class="masked" style="{CELL}"></td>' for j in range(T))
@@ -52,7 +56,8 @@ def _rows(header: Sequence[str], rows: Sequence[Sequence[str]], marked: Sequence
     for k, row in enumerate(rows):
         style = ";background:#fde0c5;font-weight:bold" if k < len(marked) and marked[k] else ""
         cells = [
-            f'<td style="{CELL}{";text-align:left" if j < left else ""}{style}">{escape(c)}</td>' for j, c in enumerate(row)
+            f'<td style="{CELL}{";text-align:left" if j < left else ""}{style}">{escape(c)}</td>'
+            for j, c in enumerate(row)
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table style="{TABLE}">{head}{"".join(body)}</table>'
@@ -116,9 +121,14 @@ def trace_html(trace) -> str:
 
 def table_html(t: Table) -> str:
     """A circuit table with its axes named; group labels carry their members as a tooltip."""
-    head = f'<tr><th style="{HEAD}">{escape(t.row_axis)} ↓ / {escape(t.col_axis)} →</th>' + "".join(
-        f'<th style="{HEAD}" title="{escape(" ".join(m))}">{escape(c)}</th>' for c, m in zip(t.cols, t.col_members, strict=True)
-    ) + "</tr>"
+    head = (
+        f'<tr><th style="{HEAD}">{escape(t.row_axis)} ↓ / {escape(t.col_axis)} →</th>'
+        + "".join(
+            f'<th style="{HEAD}" title="{escape(" ".join(m))}">{escape(c)}</th>'
+            for c, m in zip(t.cols, t.col_members, strict=True)
+        )
+        + "</tr>"
+    )
     body = "".join(
         f'<tr><th style="{HEAD}" title="{escape(" ".join(m))}">{escape(r)}</th>'
         + "".join(f'<td style="{CELL}">{x:.4g}</td>' for x in row)

@@ -89,7 +89,11 @@ def heat_map(pattern: torch.Tensor, text: str, title: str, colour: bool = False,
 
 
 def _legend(colour: bool, cell: int) -> list[str]:
-    numbers = "numbers: % of the row's attention" if cell == 4 else "at the right: each row's strongest key (token@position), its %, or even"
+    numbers = (
+        "numbers: % of the row's attention"
+        if cell == 4
+        else "at the right: each row's strongest key (token@position), its %, or even"
+    )
     if colour:
         ramp = "".join(_paint(" ", k / 8) for k in range(9))
         return [f"  0% {ramp} 100% of the row's attention; blank: masked (a later key)", f"  {numbers}"]
@@ -147,7 +151,9 @@ def text_view_text(view: TextView, colour: bool = False, width: int = 80) -> str
     """Everything `show` prints for one text: header, per-position table, one heat map per head."""
     params = ", ".join(f"{k} = {v:g}" for k, v in view.params.items())
     lines = [
-        view.problem + (f" · {escape(view.file)}" if view.file else "") + (f" · params: {escape(params)}" if params else ""),
+        view.problem
+        + (f" · {escape(view.file)}" if view.file else "")
+        + (f" · params: {escape(params)}" if params else ""),
         f"text: {view.text}",
         f"  {len(view.text)} tokens; {escape(view.why)}",
         f"  mean KL {fmt(view.kl)} nats over its {len(view.text) - 1} scored positions"

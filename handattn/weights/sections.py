@@ -106,6 +106,7 @@ class _Reader(Cells):
         W_E = self.embedding(embed, features)
         n_ctx = get_problem(problem).n_ctx if problem in problem_names() else MAX_POSITIONS
         W_P = self.positions(embed["W_P"], features, n_ctx) if embed and "W_P" in embed else None
+        W_P = None if W_P is not None and len(W_P) == 0 else W_P  # `W_P = {}` is no position embedding
         heads = self.heads(data.get("heads", []), features)
         unembed = self.table(data.get("unembed", {}), "unembed", UNEMBED) or {}
         values = tuple(v for h in heads for v in h.values)
@@ -168,7 +169,10 @@ class _Reader(Cells):
                 self.fail(where, "is not a usable parameter name", fix)
                 continue
             depends: set[str] = set()
-            number = self.overrides.pop(name) if name in self.overrides else self.entry(value, where, depends)
+            if name in self.overrides:  # --param NAME=VALUE: checked like any entry, reported at the option
+                number = self.entry(self.overrides.pop(name), f"--param {name}")
+            else:
+                number = self.entry(value, where, depends)
             self.depends[name] = depends
             if number is None:
                 self.broken_params.add(name)

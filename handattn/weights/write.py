@@ -1,7 +1,8 @@
 """Writing `Weights` back to TOML, labelled (names, nonzero entries only) or dense (arrays).
 
 Numbers are written with `repr`, the shortest text that reads back as the same
-float64, so `load(save(w))` gives identical tensors.
+float64, so `load(save(w))` gives identical tensors. The [params] the weights came from
+are written as a comment: every entry is already a number.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def dumps(weights: Weights, form: str = "labelled") -> str:
     lines = [f"# handattn weights, {form} form", f"problem = {_string(w.problem)}"]
     if w.scale != 1.0:
         lines.append(f"scale = {_number(w.scale)}")
-    if w.params:
-        lines += ["", "[params]  # the values the entries below were computed from"]
-        lines += [f"{name} = {_number(value)}" for name, value in w.params.items()]
+    if w.params:  # kept as a comment: the entries below are numbers, so a [params] table would go unused
+        lines += ["", "# the entries below were computed from these [params]:"]
+        lines += [f"#   {_key(name)} = {_number(value)}" for name, value in w.params.items()]
     one_hot = w.features == TOKENS and torch.equal(w.W_E, torch.eye(len(TOKENS), dtype=torch.float64))
     if not one_hot or w.W_P is not None:
         lines += ["", "[embed]", f"features = {_strings(w.features)}"]
