@@ -38,9 +38,10 @@ def test_an_unknown_name_is_refused_naming_the_declared_ones():
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, 1e7])
-def test_an_override_must_give_usable_entries(value):
-    with pytest.raises(WeightFileError, match="heads\\[0\\].W_K.consonant.c: value"):  # where S is used
+def test_an_override_is_checked_like_an_entry_and_reported_at_the_option(value):
+    with pytest.raises(WeightFileError) as e:
         load(DERIVED, params={"S": value})
+    assert [i.where for i in e.value.issues] == ["--param S"]  # once: the entries that use S stay quiet
 
 
 def test_check_param_changes_the_score_as_the_files_arithmetic_says(capsys, tmp_path):
