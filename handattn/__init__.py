@@ -17,7 +17,15 @@ with warnings.catch_warnings():
 
 from handattn.circuits import circuits  # noqa: E402
 from handattn.diagnose import TextView, inspect_text  # noqa: E402
-from handattn.errors import EvalFileError, EvalSetError, HandattnError, Issue, UnknownProblemError, WeightFileError  # noqa: E402
+from handattn.errors import (  # noqa: E402
+    EvalFileError,
+    EvalSetError,
+    HandattnError,
+    Issue,
+    ProblemMismatchError,
+    UnknownProblemError,
+    WeightFileError,
+)
 from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
 from handattn.hints import where_to_look  # noqa: E402
 from handattn.model import AttentionModel, Trace  # noqa: E402
@@ -36,6 +44,7 @@ __all__ = [
     "Head",
     "Issue",
     "Problem",
+    "ProblemMismatchError",
     "Score",
     "Scorer",
     "TextView",

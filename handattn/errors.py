@@ -86,6 +86,10 @@ class RuleError(HandattnError, ValueError):
     """A problem's rule that failed or broke its contract at some prefix (instructor code, not input)."""
 
 
+class ProblemMismatchError(HandattnError, ValueError):
+    """Weights written for one problem, scored against another problem's evaluation set."""
+
+
 class EvalSetError(HandattnError, ValueError):
     """Options that do not describe a usable evaluation set (too many texts, too long, …)."""
 

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from handattn.errors import ProblemMismatchError
 from handattn.evalset import EvalSet
+from handattn.fastscore import fast_tally
 from handattn.model import AttentionModel
+from handattn.tally import Tally, Targets, exact_sum, exact_sums
+from handattn.vocab import TOKENS
 from handattn.weights import Weights
 
-BATCH_ELEMENTS = 1 << 22  # texts per forward pass chosen so N·T·T stays near this (memory, not speed)
+BATCH_ELEMENTS = 1 << 22  # plain path: texts per forward pass chosen so N·T·T stays near this (memory)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Score:
     seed: int | None
     max_abs_weight: float
     per_position: torch.Tensor = field(repr=False)  # [N, P] KL in nats, 0 where masked
+    path: str = field(default="", compare=False)  # how it was computed: states, counts, positions or plain
 
     @property
     def kl_bits(self) -> float:
@@ -62,7 +67,7 @@ class Score:
         return score_html(self)
 
     def to_dict(self) -> dict:
-        """Plain JSON data; a number that is undefined (nan: the SE of one text) becomes None."""
+        """Plain JSON data; a number that is undefined (nan: the SE of one text) or infinite becomes None."""
         return {
             "problem": self.problem,
             "passed": self.passed,
@@ -76,7 +81,7 @@ class Score:
             "by_context": [
                 {"context": c.name, "n_positions": c.n_positions, "kl": _json_number(c.kl)} for c in self.by_context
             ],
-            "baselines": self.baselines,
+            "baselines": {name: _json_number(kl) for name, kl in self.baselines.items()},
             "eval_fingerprint": self.eval_fingerprint,
             "eval_source": self.eval_source,
             "seed": self.seed,
@@ -89,39 +94,50 @@ class Scorer:
 
     def __init__(self, eval_set: EvalSet):
         self.eval_set = eval_set
-        self.mask = eval_set.mask  # [N, P]
-        self.log_target = _log_or_zero(eval_set.target)  # [N, P, V]
-        self.best = eval_set.target.max(-1).values  # [N, P] probability of a most-likely token
-        self.contexts = [(name, self.mask & (eval_set.kind == i)) for i, name in enumerate(eval_set.problem.contexts)]
+        self.targets = Targets(eval_set)
         self.baselines = baselines(eval_set)
 
-    def __call__(self, solution: Weights | AttentionModel) -> Score:
-        """Score weights (or a model built from them)."""
-        model = solution if isinstance(solution, AttentionModel) else AttentionModel(solution)
-        weights = model.to_weights() if isinstance(solution, AttentionModel) else solution
-        es, mask = self.eval_set, self.mask
+    def __call__(self, solution: Weights | AttentionModel, path: str = "auto") -> Score:
+        """Score weights (or a model built from them). `path` is for tests and benchmarks: "auto"
+        (the fast path that applies, see `handattn.fastscore`), one of its paths, or "plain"."""
+        weights = solution.to_weights() if isinstance(solution, AttentionModel) else solution
+        es = self.eval_set
         if weights.problem != es.problem.name:
-            raise ValueError(f"weights are for {weights.problem}, the evaluation set for {es.problem.name}")
-        log_q = predict_log_probs(model, es.tokens)  # [N, P, V]
-        p = es.target
-        kl = _kl(p, self.log_target, log_q)  # [N, P]
-        kl = kl.clamp(min=0.0) * mask  # float rounding can dip to -1e-17; padding counts 0
-        hits = p.gather(-1, log_q.argmax(-1, keepdim=True))[..., 0] == self.best  # [N, P]
+            raise ProblemMismatchError(
+                f"the weights are for {weights.problem}, the evaluation set for {es.problem.name}"
+            )
+        if path == "plain":
+            model = solution if isinstance(solution, AttentionModel) else AttentionModel(weights)
+            tally = plain_tally(model, es)
+        else:
+            path, tally = fast_tally(weights, es, self.targets, path)
+        return self._summarise(tally, weights, path)
+
+    def _summarise(self, tally: Tally, weights: Weights, path: str) -> Score:
+        es = self.eval_set
+        M = es.n_positions
+        kinds = es.row_kinds[tally.row]  # [G]
+        contexts = []
+        for i, name in enumerate(es.problem.contexts):
+            here = kinds == i
+            n = int(tally.count[here].sum())
+            contexts.append(ContextScore(name, n, exact_sum(tally.kl[here], tally.count[here]) / n if n else math.nan))
         return Score(
             problem=es.problem.name,
-            kl=_mean(kl[mask]),
-            kl_se=_clustered_se(kl, mask),
-            argmax_accuracy=_mean(hits[mask].double()),
-            n_positions=es.n_positions,
+            kl=exact_sum(tally.kl, tally.count) / M,
+            kl_se=_clustered_se(tally.per_position, es.lengths - 1),
+            argmax_accuracy=int(tally.count[tally.hit].sum()) / M,
+            n_positions=M,
             n_texts=len(es.tokens),
             threshold=es.problem.threshold,
-            by_context=tuple(ContextScore(name, int(m.sum()), _mean(kl[m])) for name, m in self.contexts),
+            by_context=tuple(contexts),
             baselines=dict(self.baselines),
             eval_fingerprint=es.fingerprint,
             eval_source=es.source,
             seed=es.seed,
             max_abs_weight=weights.max_abs(),
-            per_position=kl,
+            per_position=tally.per_position,
+            path=path,
         )
 
 
@@ -130,58 +146,60 @@ def score(solution: Weights | AttentionModel, eval_set: EvalSet) -> Score:
     return Scorer(eval_set)(solution)
 
 
+# -- the plain path: the readable model on whole texts against dense targets (the tests' reference) ------
+
+
 @torch.no_grad()
-def predict_log_probs(model: AttentionModel, tokens: torch.Tensor) -> torch.Tensor:
-    """tokens [N, T] → [N, T−1, V] model log-probabilities at every predicted position, in batches."""
-    N, T = tokens.shape
+def plain_tally(model: AttentionModel, eval_set: EvalSet) -> Tally:
+    """AttentionModel on every whole text, KL against dense targets; every position its own group."""
+    N, T = eval_set.tokens.shape
     batch = max(1, BATCH_ELEMENTS // (T * T))
-    parts = [model(tokens[i : i + batch]).log_probs[:, :-1] for i in range(0, N, batch)]
-    return torch.cat(parts)
+    kls, hits = [], []
+    for i in range(0, N, batch):
+        log_q = model(eval_set.tokens[i : i + batch]).log_probs[:, :-1]  # [n, P, V]
+        p = eval_set.dense_target(slice(i, i + batch))  # [n, P, V]
+        kls.append(kl_divergence(p, log_q).clamp(min=0.0))  # float rounding can dip to -1e-17
+        hits.append(p.gather(-1, log_q.argmax(-1, keepdim=True))[..., 0] == p.max(-1).values)
+    mask = eval_set.mask
+    kl = torch.cat(kls) * mask  # [N, P], padding counts 0
+    M = int(mask.sum())
+    return Tally(kl, kl[mask], torch.cat(hits)[mask], torch.ones(M, dtype=torch.long), eval_set.row_index[mask])
 
 
 def kl_divergence(p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """Σ_x p log(p/q) over the last axis; terms with p = 0 are exactly 0, even where q = 0."""
-    return _kl(p, _log_or_zero(p), log_q)
-
-
-def _kl(p: torch.Tensor, log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    log_p = torch.where(p > 0, p, 1.0).log()  # log 1 = 0 where p = 0, and p · 0 = 0 there
     return torch.where(p > 0, p * (log_p - log_q), 0.0).sum(-1)
 
 
-def _log_or_zero(p: torch.Tensor) -> torch.Tensor:
-    return torch.where(p > 0, p, 1.0).log()  # log 1 = 0 where p = 0, and p · 0 = 0 there
-
-
 def baselines(eval_set: EvalSet) -> dict[str, float]:
-    """KL of two guesses that use no weights: uniform over every token that ever comes next, and
-    the best single fixed distribution (the mean target, which minimises the mean KL)."""
-    mask = eval_set.mask
-    p = eval_set.target[mask]  # [M, V]
-    support = (p > 0).any(0)  # [V]
-    uniform = (support.double() / support.sum()).log()  # [V], float64 (1.0 / an int tensor is float32)
-    best_fixed = p.mean(0).log()  # [V], -inf only where every p is 0
+    """KL of two guesses that use no weights: uniform over every token the problem can put next,
+    and the best single fixed distribution (the mean target, which minimises the mean KL).
+    Both are computed once per distinct target row and weighted by its positions."""
+    p = eval_set.target_rows  # [R, V]
+    count = torch.bincount(eval_set.row_index[eval_set.mask], minlength=len(p))  # [R] positions per row
+    M = int(count.sum())
+    possible = torch.tensor([tok in eval_set.problem.next_tokens for tok in TOKENS])  # [V]
+    uniform = torch.full(possible.shape, -math.inf, dtype=torch.float64)  # [V] log of the uniform guess
+    uniform[possible] = -math.log(int(possible.sum()))
+    mean = torch.tensor(exact_sums(p, count), dtype=torch.float64) / M  # [V]
     return {
-        "uniform": _mean(kl_divergence(p, uniform.expand_as(p))),
-        "best_fixed": _mean(kl_divergence(p, best_fixed.expand_as(p))),
+        "uniform": exact_sum(kl_divergence(p, uniform.expand_as(p)).clamp(min=0.0), count) / M,
+        "best_fixed": exact_sum(kl_divergence(p, mean.log().expand_as(p)).clamp(min=0.0), count) / M,
     }
 
 
-def _mean(values: torch.Tensor) -> float:
-    """Correctly rounded mean (math.fsum), so the score does not depend on summation order."""
-    return math.fsum(values.tolist()) / len(values) if len(values) else math.nan
-
-
-def _clustered_se(kl: torch.Tensor, mask: torch.Tensor) -> float:
-    """Standard error of the mean position KL with texts as the independent units."""
-    n_texts = len(kl)
+def _clustered_se(per_position: torch.Tensor, counts: torch.Tensor) -> float:
+    """Standard error of the mean position KL with texts as the independent units (sums by fsum)."""
+    n_texts = len(per_position)
     if n_texts < 2:
         return math.nan
-    per_text = kl.sum(-1)  # [N]
-    counts = mask.sum(-1).double()  # [N]
-    mean = per_text.sum() / counts.sum()
-    residual = per_text - counts * mean  # [N]
-    return float((residual.square().sum() * n_texts / (n_texts - 1)).sqrt() / counts.sum())
+    per_text = per_position.sum(-1)  # [N], each row summed alone: the same on any number of threads
+    total = int(counts.sum())
+    mean = math.fsum(per_text.tolist()) / total
+    residual = per_text - counts.double() * mean  # [N]
+    return math.sqrt(math.fsum(residual.square().tolist()) * n_texts / (n_texts - 1)) / total
 
 
 def _json_number(x: float) -> float | None:
-    return None if math.isnan(x) else x
+    return x if math.isfinite(x) else None

@@ -115,7 +115,7 @@ def test_sampled_texts_have_positive_probability(name, default_sets):
     eval_set = default_sets[name]
     tokens = eval_set.tokens
     assert IS_LETTER[tokens[:, 0]].all()
-    next_prob = eval_set.target.gather(-1, tokens[:, 1:, None])[..., 0]  # [N, P]
+    next_prob = eval_set.dense_target().gather(-1, tokens[:, 1:, None])[..., 0]  # [N, P]
     assert (next_prob > 0).all()
     problem = get_problem(name)
     for ids in tokens[:30].tolist():  # and under the readable rule too
@@ -217,7 +217,7 @@ def test_other_seeds_give_other_sets():
 def test_fewer_texts_are_a_prefix_of_more(name, default_sets):
     small = sample_eval_set(get_problem(name), 100)
     assert small.texts() == default_sets[name].texts()[:100]
-    assert torch.equal(small.target, default_sets[name].target[:100])
+    assert torch.equal(small.dense_target(), default_sets[name].dense_target(slice(0, 100)))
 
 
 # -- (7) context kinds ---------------------------------------------------------------------------------

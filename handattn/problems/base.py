@@ -69,6 +69,7 @@ class Problem:
     threshold: ClassVar[float]  # pass if mean KL (nats) ≤ threshold
     length: ClassVar[int] = 32  # default tokens per evaluation text
     contexts: ClassVar[tuple[str, ...]] = ("all positions",)  # names of the kinds of context, for the breakdown
+    next_tokens: ClassVar[tuple[str, ...]] = TOKENS  # every token that can ever come next (the uniform baseline)
 
     @property
     def n_ctx(self) -> int:

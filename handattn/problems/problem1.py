@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from handattn.problems.base import Problem, draw, first_tokens
-from handattn.vocab import CONSONANTS, IS_CONSONANT, IS_VOWEL, TOKENS, VOWELS
+from handattn.vocab import CONSONANTS, IS_CONSONANT, IS_VOWEL, LETTERS, TOKENS, VOWELS
 
 
 def _weights(c: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,6 +34,7 @@ class Problem1(Problem):
         "probability (t−c)/t (each consonant (t−c)/(21t))."
     )
     threshold = 0.005
+    next_tokens = LETTERS
     contexts = (
         "consonant share 0",
         "consonant share in (0, 1/3]",

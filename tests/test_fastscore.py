@@ -1,0 +1,199 @@
+"""Every fast scoring path agrees with the plain path (AttentionModel on whole texts, dense targets),
+on every registered problem, on random weights of every kind, and to the last bit run after run."""
+
+import dataclasses
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import random_weights
+
+from handattn import Scorer, Weights, eval_set_from_texts, get_problem, load, problem_names, sample_eval_set
+from handattn.fastscore import CountModel, _unique, choose_path
+from handattn.tally import exact_sum, exact_sums
+from handattn.vocab import D_VOCAB
+
+SOLUTIONS = Path(__file__).parent.parent / "solutions"
+
+
+def classed(seed: int, problem: str, classes: int, **options) -> Weights:
+    """conftest's random weights with the tokens sharing `classes` rows of W_E: few query and key
+    classes, as hand-written files have (token i takes row i mod classes)."""
+    weights = random_weights(seed, problem, n_pos=None, **options)
+    return dataclasses.replace(weights, W_E=weights.W_E[torch.arange(D_VOCAB) % classes])
+
+
+WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem)
+    "features": ("states", lambda p: classed(1, p, 3, scale=0.5)),
+    "features, wide scores": ("states", lambda p: classed(2, p, 4, scale=400.0)),
+    "features, negative scale": ("states", lambda p: classed(3, p, 3, scale=-2.0)),
+    "features, zero scale": ("states", lambda p: classed(4, p, 3, scale=0.0)),
+    "no heads": ("states", lambda p: random_weights(5, p, widths=(), n_pos=None)),
+    "heads without values or keys": ("states", lambda p: classed(13, p, 3, widths=((2, 0), (0, 2)))),
+    "dense": ("counts", lambda p: random_weights(6, p, features=6, n_pos=None)),
+    "dense one-hot, three heads": (
+        "counts",
+        lambda p: random_weights(7, p, one_hot=True, widths=((4, 4),) * 3, n_pos=None),
+    ),
+    "dense, large scale": ("counts", lambda p: random_weights(8, p, n_pos=None, scale=300.0)),
+    "position embedding": ("positions", lambda p: random_weights(9, p, n_pos=5)),
+    "dense, position embedding": ("positions", lambda p: random_weights(10, p, one_hot=True, n_pos=40, scale=-0.7)),
+}
+
+
+def eval_sets(name: str) -> dict:
+    problem = get_problem(name)
+    sampled = sample_eval_set(problem, 24, 12, seed=5)
+    lengths = [2, 12, 5, 3, 9, 12, 7, 2, 10, 4, 12, 6]  # prefixes of possible texts are possible
+    ragged = eval_set_from_texts(problem, [t[:n] for t, n in zip(sampled.texts(), lengths, strict=False)])
+    return {"sampled": sampled, "ragged": ragged}
+
+
+CASES = [(name, kind) for name in problem_names() for kind in ("sampled", "ragged")]
+_scorers: dict = {}
+
+
+def scorer_for(name: str, kind: str) -> Scorer:
+    if (name, kind) not in _scorers:
+        _scorers[(name, kind)] = Scorer(eval_sets(name)[kind])
+    return _scorers[(name, kind)]
+
+
+def assert_agree(fast, plain) -> None:
+    """The numbers a report shows agree: 1e-12 relative, or 1e-15 nats where both are near 0."""
+    assert fast.kl == pytest.approx(plain.kl, rel=1e-12, abs=1e-15)
+    assert fast.kl_se == pytest.approx(plain.kl_se, rel=1e-12, abs=1e-15, nan_ok=True)
+    assert fast.argmax_accuracy == plain.argmax_accuracy
+    assert fast.baselines == plain.baselines
+    for a, b in zip(fast.by_context, plain.by_context, strict=True):
+        assert (a.name, a.n_positions) == (b.name, b.n_positions)
+        assert a.kl == pytest.approx(b.kl, rel=1e-12, abs=1e-15, nan_ok=True)
+    torch.testing.assert_close(fast.per_position, plain.per_position, rtol=1e-11, atol=1e-14)
+    assert (fast.n_positions, fast.n_texts, fast.max_abs_weight) == (
+        plain.n_positions,
+        plain.n_texts,
+        plain.max_abs_weight,
+    )
+
+
+@pytest.mark.parametrize("label", list(WEIGHTS))
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_every_path_agrees_with_the_plain_path(name, kind, label):
+    expected_path, make = WEIGHTS[label]
+    scorer, weights = scorer_for(name, kind), make(name)
+    plain = scorer(weights, path="plain")
+    auto = scorer(weights)
+    assert (auto.path, plain.path) == (expected_path, "plain")
+    assert_agree(auto, plain)
+    others = {"positions"} if expected_path == "positions" else {"counts", "positions"}  # forced paths that apply
+    for path in sorted(others - {expected_path}):
+        assert_agree(scorer(weights, path=path), plain)
+
+
+@pytest.mark.parametrize("name", problem_names())
+def test_reference_solutions_take_the_states_path_and_agree(name):
+    path = SOLUTIONS / f"{name}.toml"
+    if not path.exists():
+        pytest.skip(f"no reference solution for {name}")
+    scorer = Scorer(sample_eval_set(get_problem(name), 300))
+    weights = load(path)
+    fast, plain = scorer(weights), scorer(weights, path="plain")
+    assert fast.path == "states"
+    assert_agree(fast, plain)
+
+
+def test_problem2_solution_has_three_query_and_two_key_classes():
+    model = CountModel(load(SOLUTIONS / "problem2.toml"))
+    # residual rows: vowel, consonant, digit; keys: only consonants answer, vowels and digits alike
+    assert (model.n_query, model.n_key) == (3, 2)
+    assert model.key_class[1] != model.key_class[0] == model.key_class[26]  # b vs a and 0
+    assert model.heads[0][1] is not None  # scores span 20 nats: softmax weights come from the table
+
+
+def test_wide_scores_are_exponentiated_per_state():
+    narrow, wide = CountModel(classed(2, "problem2", 4, scale=0.5)), CountModel(classed(2, "problem2", 4, scale=400.0))
+    assert all(table is not None for _, table, _ in narrow.heads)
+    assert all(table is None for _, table, _ in wide.heads)  # rows span over 600 nats
+
+
+def test_a_position_embedding_that_never_reaches_a_predicted_position_is_ignored():
+    problem = get_problem("problem2")
+    eval_set = sample_eval_set(problem, 10, 8)  # 7 predicted positions
+    weights = dataclasses.replace(classed(11, "problem2", 3), W_P=torch.randn(12, 5, dtype=torch.float64))
+    far = dataclasses.replace(weights, W_P=torch.cat([torch.zeros(7, 5, dtype=torch.float64), weights.W_P[7:]]))
+    assert choose_path(weights, eval_set) == "positions" and choose_path(far, eval_set) == "states"
+    scorer = Scorer(eval_set)
+    assert_agree(scorer(far), scorer(far, path="plain"))
+
+
+def test_states_that_need_more_than_62_bits_go_per_position():
+    # 28 key classes over 31 positions cannot be keyed in 62 bits; 3 classes can
+    eval_set = sample_eval_set(get_problem("problem1"), 4)
+    assert choose_path(random_weights(0, "problem1", one_hot=True, n_pos=None), eval_set) == "counts"
+    assert choose_path(classed(0, "problem1", 3), eval_set) == "states"
+
+
+# -- exact to the last bit ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["features", "dense one-hot, three heads", "position embedding"])
+def test_scores_are_identical_on_any_number_of_threads(label):
+    scorer, weights = scorer_for("problem2", "sampled"), WEIGHTS[label][1]("problem2")
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(scorer(weights))
+    finally:
+        torch.set_num_threads(before)
+    for other in results[1:]:
+        assert other.to_dict() == results[0].to_dict()
+        assert torch.equal(other.per_position, results[0].per_position)
+
+
+def test_scoring_leaves_torch_threads_alone():
+    before = torch.get_num_threads()
+    Scorer(sample_eval_set(get_problem("problem2"), 8))(random_weights(0, "problem2"))
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_grouped_means_equal_fsum_over_every_position(name, kind):
+    scorer = scorer_for(name, kind)
+    result = scorer(classed(12, name, 3))
+    assert result.path == "states"
+    es = scorer.eval_set
+    mask, kinds = es.mask, es.context_kind()
+    assert result.kl == math.fsum(result.per_position[mask].tolist()) / es.n_positions  # bit for bit
+    for i, context in enumerate(result.by_context):
+        here = mask & (kinds == i)
+        assert context.n_positions == int(here.sum())
+        if context.n_positions:
+            assert context.kl == math.fsum(result.per_position[here].tolist()) / context.n_positions
+
+
+def test_exact_sum_is_the_correctly_rounded_sum_of_every_copy():
+    g = torch.Generator().manual_seed(0)
+    values = torch.randn(300, generator=g, dtype=torch.float64) * torch.logspace(-30, 30, 300, dtype=torch.float64)
+    values[::7] = 0.0
+    counts = torch.randint(1, 1 << 40, (300,), generator=g)
+    exact = sum((Fraction(v) * c for v, c in zip(values.tolist(), counts.tolist(), strict=True)), Fraction(0))
+    assert exact_sum(values, counts) == float(exact)
+    small = torch.randint(1, 5, (300,), generator=g)
+    repeated = [v for v, c in zip(values.tolist(), small.tolist(), strict=True) for _ in range(c)]
+    assert exact_sum(values, small) == math.fsum(repeated)
+    assert exact_sum(values) == math.fsum(values.tolist())
+    columns = torch.stack([values, values.flip(0) * 3], dim=1)  # [300, 2]: every column at once
+    assert exact_sums(columns, counts) == [exact_sum(values, counts), exact_sum(values.flip(0) * 3, counts)]
+    assert exact_sum(torch.tensor([math.inf, 1.0], dtype=torch.float64), torch.tensor([2, 3])) == math.inf
+
+
+def test_unique_by_counting_equals_torch_unique():
+    keys = torch.randint(0, 5000, (3000,), generator=torch.Generator().manual_seed(1))
+    expected = torch.unique(keys, return_inverse=True, return_counts=True)
+    for space in (5000, 10**12):  # counted, then sorted
+        for got, want in zip(_unique(keys, space), expected, strict=True):
+            assert torch.equal(got, want)
