@@ -41,12 +41,24 @@ STARTER = """\
 #
 # Entries are numbers, or arithmetic in quotes over [params]: "S", "-S/2", "log(21/5)".
 # Rows and columns are names: tokens (a…z, 0, 1), groups (vowels, consonants,
-# letters, digits, all), your features, a head's dims and values. Anything you
-# leave out is 0, so this file already runs: it predicts the uniform distribution.
+# letters, digits, all), your features, a head's dims and values:
+#   W_E.<token or group>.<feature>    the features each token carries
+#   W_P.<position>.<feature>          what a position adds (positions from 1;
+#                                     W_P.all.<feature> = "cos(pos)" for every one)
+#   W_Q.<feature>.<dim>               what each position asks for
+#   W_K.<feature>.<dim>               what each position offers; score = scale * q·k
+#   W_V.<feature>.<value>             what a position passes on when attended to
+#   W_U.<feature or value>.<token>    votes for the next token; b_U.<token> a fixed vote
+# Anything you leave out is 0, so this file already runs: it predicts the
+# uniform distribution.
 
 problem = "{name}"
 # scale = 1    # attn_scores = scale * q kᵀ; no hidden 1/sqrt(d_head)
 
+"""
+
+# the part a problem may replace with its own `starter_hint`: parameters, features, a head skeleton
+DEFAULT_HINT = """\
 [params]
 # S = 10    # a number to reuse in entries below, e.g. W_K.consonant.c = "S"
 
@@ -61,20 +73,20 @@ W_E.digits.digit = 1
 name = "head1"
 dims = ["c"]        # query/key dimensions: W_Q and W_K write here
 values = ["out"]    # value dimensions: W_V writes here, W_U reads them as rows
-# W_Q.<feature>.<dim> = ...      what each position asks for
-# W_K.<feature>.<dim> = ...      what each position offers; score = scale * q·k
-# W_V.<feature>.<value> = ...    what a position passes on when attended to
+"""
 
+UNEMBED = """
 [unembed]
-# W_U.<feature or value>.<token or group> = ...   votes for the next token
-# b_U.<token or group> = ...                      a fixed vote
+# W_U.<feature or value>.<token or group> = ...
+# b_U.<token or group> = ...
 """
 
 
 def starter(problem: Problem, path: str) -> str:
     """The text of a starter file for a problem."""
     statement = "\n".join("#   " + line for line in textwrap.wrap(problem.statement, 76))
-    return STARTER.format(name=problem.name, path=path, statement=statement)
+    hint = problem.starter_hint or DEFAULT_HINT  # not through format: a hint may hold TOML's { }
+    return STARTER.format(name=problem.name, path=path, statement=statement) + hint + UNEMBED
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:

@@ -69,6 +69,9 @@ class Problem:
     threshold: ClassVar[float]  # pass if mean KL (nats) ≤ threshold
     length: ClassVar[int] = 32  # default tokens per evaluation text
     contexts: ClassVar[tuple[str, ...]] = ("all positions",)  # names of the kinds of context, for the breakdown
+    # the [params], [embed] and [[heads]] part of the file `python -m handattn.new` writes: features
+    # and a head skeleton suited to the problem, as TOML that loads and scores. None: the generic one
+    starter_hint: ClassVar[str | None] = None
 
     @property
     def n_ctx(self) -> int:
