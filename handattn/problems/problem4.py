@@ -7,9 +7,10 @@ After the first token, which has nothing before it, the copy is of x1 itself.
 Digits never appear.
 
 Why the first token copies itself: attention at position 1 sees only position 1,
-so one layer cannot tell "copy nothing" there from "copy x1". Were the first
-prediction uniform, the best a layer could do would cost log 2 − log(27)/26 ≈ 0.57
-nats at that position, however the weights are chosen.
+so whatever head copies x(t−1) at later positions copies x1 there, and the
+direct path cannot cancel it (it would then cancel the current token's letter at
+every position). With a uniform first prediction no layer could be exact; the
+exact copier would lose log 2 − log(27)/26 ≈ 0.57 nats there.
 """
 
 from __future__ import annotations
