@@ -35,20 +35,21 @@ STARTER = """\
 # The model (README, "The model"):
 #   1. residual     r_i = W_E[x_i] + W_P[i]
 #   2. each head    q = r W_Q, k = r W_K, v = r W_V
-#                   pattern = softmax(scale * q kᵀ), position i sees positions 1…i
+#                   pattern = softmax(scale * q kᵀ); position i sees 1…i
 #                   z = pattern v
 #   3. logits       [r | z_1 | … | z_H] W_U + b_U, prediction = softmax(logits)
 #
-# Entries are numbers, or arithmetic in quotes over [params]: "S", "-S/2", "log(21/5)".
-# Rows and columns are names: tokens (a…z, 0, 1), groups (vowels, consonants,
-# letters, digits, all), your features, a head's dims and values:
+# Entries are numbers, or arithmetic in quotes over [params]: "S", "-S/2",
+# "log(21/5)". Rows and columns are names: tokens (a…z, 0, 1), groups (vowels,
+# consonants, letters, digits, all), your features, a head's dims and values:
 #   W_E.<token or group>.<feature>    the features each token carries
-#   W_P.<position>.<feature>          what a position adds (positions from 1;
-#                                     W_P.all.<feature> = "cos(pos)" for every one)
+#   W_P.<position>.<feature>          what a position adds (counted from 1);
+#   W_P.all.<feature> = "cos(pos)"    one entry for every position, pos = 1, 2…
 #   W_Q.<feature>.<dim>               what each position asks for
-#   W_K.<feature>.<dim>               what each position offers; score = scale * q·k
+#   W_K.<feature>.<dim>               what each position offers (score q·k)
 #   W_V.<feature>.<value>             what a position passes on when attended to
-#   W_U.<feature or value>.<token>    votes for the next token; b_U.<token> a fixed vote
+#   W_U.<feature or value>.<token>    votes for the next token
+#   b_U.<token>                       a fixed vote
 # Anything you leave out is 0, so this file already runs: it predicts the
 # uniform distribution.
 

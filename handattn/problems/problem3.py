@@ -29,7 +29,7 @@ features = ["vowel", "consonant", "digit", "first"]
 W_E.vowels.vowel = 1
 W_E.consonants.consonant = 1
 W_E.digits.digit = 1
-# "first" is for the position embedding: W_P.1.first = 1 would give it to position 1 alone.
+# "first" is for the position embedding: W_P.1.first = 1 gives it to position 1.
 
 [[heads]]
 name = "head1"

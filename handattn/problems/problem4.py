@@ -24,21 +24,23 @@ _LETTERS = IS_LETTER.long()  # [V] 1 on each letter
 
 STARTER_HINT = """\
 [params]
-# THETA = 1    # a number to reuse in entries below, e.g. W_P.all.cos = "cos(THETA*pos)"
+# THETA = 1    # a number to reuse below, e.g. W_P.all.cos = "cos(THETA*pos)"
 
 [embed]
-# one feature per letter (one-hot, written for you), and two for the position embedding:
+# one feature per letter (one-hot, written for you), two for the positions:
 features = ["letters", "cos", "sin"]
-# W_P.all.cos = "cos(THETA*pos)"    # a column for every position at once, pos = 1, 2, …
+# W_P.all.cos = "cos(THETA*pos)"    # every position at once, pos = 1, 2, …
 # W_P.all.sin = "sin(THETA*pos)"
 
 [[heads]]
 name = "head1"
 dims = ["c", "s"]   # query/key dimensions: W_Q and W_K write here
-# value dimensions: W_V writes here, W_U reads them as rows; copying a letter takes one per letter
-values = ["prev_a", "prev_b", "prev_c", "prev_d", "prev_e", "prev_f", "prev_g", "prev_h", "prev_i",
-          "prev_j", "prev_k", "prev_l", "prev_m", "prev_n", "prev_o", "prev_p", "prev_q", "prev_r",
-          "prev_s", "prev_t", "prev_u", "prev_v", "prev_w", "prev_x", "prev_y", "prev_z"]
+# value dimensions: W_V writes here, W_U reads them as rows; one per letter
+values = ["prev_a", "prev_b", "prev_c", "prev_d", "prev_e", "prev_f",
+          "prev_g", "prev_h", "prev_i", "prev_j", "prev_k", "prev_l",
+          "prev_m", "prev_n", "prev_o", "prev_p", "prev_q", "prev_r",
+          "prev_s", "prev_t", "prev_u", "prev_v", "prev_w", "prev_x",
+          "prev_y", "prev_z"]
 """
 
 

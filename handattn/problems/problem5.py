@@ -29,7 +29,8 @@ W_E.digits.digit = 1
 
 [[heads]]
 name = "head1"
-dims = ["c"]        # query/key dimensions: W_Q and W_K write here (all scores equal: even attention)
+dims = ["c"]        # query/key dimensions: W_Q and W_K write here
+#                     (all scores equal: attention spreads evenly)
 values = ["vote"]   # value dimensions: W_V writes here, W_U reads them as rows
 """
 
