@@ -7,8 +7,8 @@ from handattn.check import main as check_main
 from handattn.new import DEFAULT_HINT
 from handattn.new import main as new_main
 from handattn.problems import register
-from handattn.vocab import INDEX, LETTERS
 from handattn.problems.problem2 import Problem2
+from handattn.vocab import INDEX, LETTERS
 
 
 @pytest.mark.parametrize("problem", problem_names())

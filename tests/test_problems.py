@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from conftest import random_weights
 from sympy import Rational
 
 import handattn
@@ -15,8 +16,6 @@ from handattn.model import AttentionModel
 from handattn.problems import get_problem, problem_names, reference_sample, register, uniforms
 from handattn.problems.base import Problem, draw, first_tokens
 from handattn.vocab import CONSONANTS, D_VOCAB, INDEX, IS_LETTER, TOKENS, VOWELS, encode
-
-from conftest import random_weights
 
 PROBLEMS = problem_names()
 
@@ -91,7 +90,9 @@ def test_new_reference_rules_by_hand():
     # problem4: the token before the current one gets 1/2 + 1/52; after the first token, the first token
     after_abc = p4.reference_rule(encode("abc"))
     assert after_abc[INDEX["b"]] == Rational(27, 52) and after_abc[INDEX["c"]] == Rational(1, 52)
-    assert p4.reference_rule(encode("q"))[INDEX["q"]] == Rational(27, 52) and p4.reference_rule(encode("q"))[digits] == [0, 0]
+    assert p4.reference_rule(encode("q"))[INDEX["q"]] == Rational(27, 52) and p4.reference_rule(encode("q"))[
+        digits
+    ] == [0, 0]
     assert p4.reference_rule(encode("aa"))[INDEX["a"]] == Rational(27, 52)
     # problem5: the vote of the letters so far, the current vowel included; digits do not vote
     assert p5.reference_rule(encode("ba"))[digits] == [Rational(1, 2), Rational(1, 2)]  # a tie
@@ -99,7 +100,9 @@ def test_new_reference_rules_by_hand():
     assert p5.reference_rule(encode("ba1e"))[digits] == [1, 0]
     assert p5.reference_rule(encode("ya1e1ybo"))[digits] == [Rational(1, 2), Rational(1, 2)]
     after_b = p5.reference_rule(encode("b"))
-    assert after_b[INDEX["e"]] == Rational(1, 10) and after_b[INDEX["y"]] == Rational(1, 42) and after_b[digits] == [0, 0]
+    assert (
+        after_b[INDEX["e"]] == Rational(1, 10) and after_b[INDEX["y"]] == Rational(1, 42) and after_b[digits] == [0, 0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,9 @@ class Problem3(Problem):
         first, last = TOKENS[prefix[0]], TOKENS[prefix[-1]]
         if last in VOWELS:
             likely = "1" if first in CONSONANTS else "0"
-            return [Rational(3, 4) if tok == likely else Rational(1, 4) if tok in "01" else Rational(0) for tok in TOKENS]
+            return [
+                Rational(3, 4) if tok == likely else Rational(1, 4) if tok in "01" else Rational(0) for tok in TOKENS
+            ]
         return [Rational(1, 26) if tok not in "01" else Rational(0) for tok in TOKENS]
 
     def exact_weights(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

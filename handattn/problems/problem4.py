@@ -82,9 +82,7 @@ class Problem4(Problem):
         from sympy import Rational
 
         copied = prefix[-2] if len(prefix) >= 2 else prefix[0]
-        return [
-            Rational(int(tok in LETTERS), 52) + Rational(int(i == copied), 2) for i, tok in enumerate(TOKENS)
-        ]
+        return [Rational(int(tok in LETTERS), 52) + Rational(int(i == copied), 2) for i, tok in enumerate(TOKENS)]
 
     def exact_weights(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _weights(_copied(tokens))

@@ -15,7 +15,9 @@ from handattn.problems.base import Problem, draw, first_tokens
 from handattn.vocab import CONSONANTS, IS_CONSONANT, IS_DIGIT, IS_VOWEL, TOKENS, VOWELS
 
 _LETTERS = torch.where(IS_VOWEL, 21, torch.where(IS_CONSONANT, 5, 0))  # [V] over 210: 1/10 a vowel, 1/42 a consonant
-_VOTE = torch.tensor([[0] * 26 + [2, 0], [0] * 26 + [1, 1], [0] * 26 + [0, 2]])  # [3, V] over 2: vowels, tie, consonants
+_VOTE = torch.tensor(
+    [[0] * 26 + [2, 0], [0] * 26 + [1, 1], [0] * 26 + [0, 2]]
+)  # [3, V] over 2: vowels, tie, consonants
 
 STARTER_HINT = """\
 [params]
@@ -83,7 +85,10 @@ class Problem5(Problem):
             margin = sum(tok in CONSONANTS for tok in letters) - sum(tok in VOWELS for tok in letters)
             p_one = Rational(1) if margin > 0 else Rational(0) if margin < 0 else Rational(1, 2)
             return [Rational(0)] * 26 + [1 - p_one, p_one]
-        return [Rational(1, 10) if tok in VOWELS else Rational(1, 42) if tok in CONSONANTS else Rational(0) for tok in TOKENS]
+        return [
+            Rational(1, 10) if tok in VOWELS else Rational(1, 42) if tok in CONSONANTS else Rational(0)
+            for tok in TOKENS
+        ]
 
     def exact_weights(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _weights(tokens, _margin(tokens))
