@@ -58,24 +58,6 @@ problem = "{name}"
 
 """
 
-# the part a problem may replace with its own `starter_hint`: parameters, features, a head skeleton
-DEFAULT_HINT = """\
-[params]
-# S = 10    # a number to reuse in entries below, e.g. W_K.consonant.c = "S"
-
-[embed]
-# Your residual features. Delete this whole table to use one feature per token.
-features = ["vowel", "consonant", "digit"]
-W_E.vowels.vowel = 1
-W_E.consonants.consonant = 1
-W_E.digits.digit = 1
-
-[[heads]]
-name = "head1"
-dims = ["c"]        # query/key dimensions: W_Q and W_K write here
-values = ["out"]    # value dimensions: W_V writes here, W_U reads them as rows
-"""
-
 UNEMBED = """
 [unembed]
 # W_U.<feature or value>.<token or group> = ...
@@ -86,8 +68,8 @@ UNEMBED = """
 def starter(problem: Problem, path: str) -> str:
     """The text of a starter file for a problem."""
     statement = "\n".join("#   " + line for line in textwrap.wrap(problem.statement, 76))
-    hint = problem.starter_hint or DEFAULT_HINT  # not through format: a hint may hold TOML's { }
-    return STARTER.format(name=problem.name, path=path, statement=statement) + hint + UNEMBED
+    # the problem's hint is not put through format: it may hold TOML's { }
+    return STARTER.format(name=problem.name, path=path, statement=statement) + problem.starter_hint + UNEMBED
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:

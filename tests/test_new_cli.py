@@ -4,7 +4,6 @@ import pytest
 
 from handattn import get_problem, load, problem_names, problems
 from handattn.check import main as check_main
-from handattn.new import DEFAULT_HINT
 from handattn.new import main as new_main
 from handattn.problems import register
 from handattn.problems.problem2 import Problem2
@@ -18,7 +17,7 @@ def test_starter_loads_and_scores_but_does_not_pass(problem, tmp_path, capsys):
     assert f"python -m handattn.check {problem} {path}" in capsys.readouterr().out
     text = path.read_text()
     assert get_problem(problem).statement.split()[0] in text and f'problem = "{problem}"' in text
-    assert (get_problem(problem).starter_hint or DEFAULT_HINT) in text
+    assert get_problem(problem).starter_hint in text
     weights = load(path, problem=problem)
     assert weights.heads[0].name == "head1" and not weights.warnings
     assert check_main([problem, str(path)]) == 1

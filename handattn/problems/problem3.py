@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import torch
 
-from handattn.problems.base import Problem, draw, first_tokens
+from handattn.problems.base import KIND_FEATURES, Problem, draw, first_tokens
 from handattn.vocab import CONSONANTS, IS_CONSONANT, IS_DIGIT, IS_LETTER, IS_VOWEL, TOKENS, VOWELS
 
 _LETTERS = IS_LETTER.long()  # [V] 1 on each letter: over 26, the uniform letter
 _LEAN_ONE = torch.tensor([0] * 26 + [1, 3])  # [V] over 4: 1 on the digit 0, 3 on the digit 1
 _LEAN_ZERO = torch.tensor([0] * 26 + [3, 1])  # [V] over 4: 3 on 0, 1 on 1
 
-STARTER_HINT = """\
+STARTER_HINT = f"""\
 [params]
 # S = 10    # a number to reuse in entries below, e.g. W_K.first.f = "S"
 
 [embed]
 features = ["vowel", "consonant", "digit", "first"]
-W_E.vowels.vowel = 1
-W_E.consonants.consonant = 1
-W_E.digits.digit = 1
-# "first" is for the position embedding: W_P.1.first = 1 gives it to position 1.
+{KIND_FEATURES}# "first" is for the position embedding: W_P.1.first = 1 gives it to position 1.
 
 [[heads]]
 name = "head1"

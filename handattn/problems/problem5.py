@@ -19,23 +19,6 @@ _VOTE = torch.tensor(
     [[0] * 26 + [2, 0], [0] * 26 + [1, 1], [0] * 26 + [0, 2]]
 )  # [3, V] over 2: vowels, tie, consonants
 
-STARTER_HINT = """\
-[params]
-# M = 10    # a number to reuse in entries below, e.g. W_U.vote.1 = "M"
-
-[embed]
-features = ["vowel", "consonant", "digit"]
-W_E.vowels.vowel = 1
-W_E.consonants.consonant = 1
-W_E.digits.digit = 1
-
-[[heads]]
-name = "head1"
-dims = ["c"]        # query/key dimensions: W_Q and W_K write here
-#                     (all scores equal: attention spreads evenly)
-values = ["vote"]   # value dimensions: W_V writes here, W_U reads them as rows
-"""
-
 
 def _margin(tokens: torch.Tensor) -> torch.Tensor:
     """tokens [..., T] → [..., T] consonants minus vowels among the tokens so far."""
@@ -68,7 +51,6 @@ class Problem5(Problem):
     )
     threshold = 0.001
     next_tokens = TOKENS
-    starter_hint = STARTER_HINT
     contexts = (
         "after a consonant",
         "after a digit",
