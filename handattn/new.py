@@ -22,6 +22,7 @@ from handattn._cli import (
 )
 from handattn.errors import HandattnError, UsageError, escape
 from handattn.problems import Problem, get_problem
+from handattn.weights import loads
 
 PROG = "python -m handattn.new"
 
@@ -91,8 +92,14 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         print("\n".join(error_lines(prog, e)), file=sys.stderr)
         return EXIT_UNUSABLE
     path = args.output or f"{problem.name}.toml"
+    text = starter(problem, f"{problem.name}.toml" if path == "-" else path)
+    try:  # a problem's own starter_hint (an instructor's, say) must give a file that loads
+        loads(text, source=f"the starter of {problem.name} (its starter_hint)", problem=problem.name)
+    except HandattnError as e:
+        print("\n".join(error_lines(prog, e)), file=sys.stderr)
+        return EXIT_UNUSABLE
     if path == "-":
-        sys.stdout.write(starter(problem, f"{problem.name}.toml"))
+        sys.stdout.write(text)
         return EXIT_OK
     target = Path(path)
     if target.exists() and not args.force:
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         )
         return EXIT_UNUSABLE
     try:
-        target.write_text(starter(problem, path), encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     except OSError as e:
         print(f"{prog}: cannot write {escape(path)} ({e.strerror or e})", file=sys.stderr)
         return EXIT_UNUSABLE

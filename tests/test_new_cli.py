@@ -71,3 +71,19 @@ def test_starter_to_stdout_and_unknown_problem(capsys):
     assert 'problem = "problem1"' in capsys.readouterr().out
     assert new_main(["problem7"]) == 2
     assert "unknown problem 'problem7'" in capsys.readouterr().err
+
+
+class BrokenHint(Problem2):
+    name = "broken-hint"
+    starter_hint = '[embed]\nfeatures = "vowel"\n'
+
+
+def test_a_hint_that_does_not_load_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(problems, "_REGISTRY", dict(problems._REGISTRY))
+    register(BrokenHint())
+    path = tmp_path / "broken.toml"
+    assert new_main(["broken-hint", "-o", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("the starter of broken-hint (its starter_hint): embed.features: must be a list of names")
+    assert not path.exists()
