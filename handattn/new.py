@@ -22,6 +22,7 @@ from handattn._cli import (
 )
 from handattn.errors import HandattnError, UsageError, escape
 from handattn.problems import Problem, get_problem
+from handattn.weights import loads
 
 PROG = "python -m handattn.new"
 
@@ -35,46 +36,41 @@ STARTER = """\
 # The model (README, "The model"):
 #   1. residual     r_i = W_E[x_i] + W_P[i]
 #   2. each head    q = r W_Q, k = r W_K, v = r W_V
-#                   pattern = softmax(scale * q kᵀ), position i sees positions 1…i
+#                   pattern = softmax(scale * q kᵀ); position i sees 1…i
 #                   z = pattern v
 #   3. logits       [r | z_1 | … | z_H] W_U + b_U, prediction = softmax(logits)
 #
-# Entries are numbers, or arithmetic in quotes over [params]: "S", "-S/2", "log(21/5)".
-# Rows and columns are names: tokens (a…z, 0, 1), groups (vowels, consonants,
-# letters, digits, all), your features, a head's dims and values. Anything you
-# leave out is 0, so this file already runs: it predicts the uniform distribution.
+# Entries are numbers, or arithmetic in quotes over [params]: "S", "-S/2",
+# "log(21/5)". Rows and columns are names: tokens (a…z, 0, 1), groups (vowels,
+# consonants, letters, digits, all), your features, a head's dims and values:
+#   W_E.<token or group>.<feature>    the features each token carries
+#   W_P.<position>.<feature>          what a position adds (counted from 1);
+#   W_P.all.<feature> = "cos(pos)"    one entry for every position, pos = 1, 2…
+#   W_Q.<feature>.<dim>               what each position asks for
+#   W_K.<feature>.<dim>               what each position offers (score q·k)
+#   W_V.<feature>.<value>             what a position passes on when attended to
+#   W_U.<feature or value>.<token>    votes for the next token
+#   b_U.<token>                       a fixed vote
+# Anything you leave out is 0, so this file already runs: it predicts the
+# uniform distribution.
 
 problem = "{name}"
 # scale = 1    # attn_scores = scale * q kᵀ; no hidden 1/sqrt(d_head)
 
-[params]
-# S = 10    # a number to reuse in entries below, e.g. W_K.consonant.c = "S"
+"""
 
-[embed]
-# Your residual features. Delete this whole table to use one feature per token.
-features = ["vowel", "consonant", "digit"]
-W_E.vowels.vowel = 1
-W_E.consonants.consonant = 1
-W_E.digits.digit = 1
-
-[[heads]]
-name = "head1"
-dims = ["c"]        # query/key dimensions: W_Q and W_K write here
-values = ["out"]    # value dimensions: W_V writes here, W_U reads them as rows
-# W_Q.<feature>.<dim> = ...      what each position asks for
-# W_K.<feature>.<dim> = ...      what each position offers; score = scale * q·k
-# W_V.<feature>.<value> = ...    what a position passes on when attended to
-
+UNEMBED = """
 [unembed]
-# W_U.<feature or value>.<token or group> = ...   votes for the next token
-# b_U.<token or group> = ...                      a fixed vote
+# W_U.<feature or value>.<token or group> = ...
+# b_U.<token or group> = ...
 """
 
 
 def starter(problem: Problem, path: str) -> str:
     """The text of a starter file for a problem."""
     statement = "\n".join("#   " + line for line in textwrap.wrap(problem.statement, 76))
-    return STARTER.format(name=problem.name, path=path, statement=statement)
+    # the problem's hint is not put through format: it may hold TOML's { }
+    return STARTER.format(name=problem.name, path=path, statement=statement) + problem.starter_hint + UNEMBED
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
@@ -96,8 +92,14 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         print("\n".join(error_lines(prog, e)), file=sys.stderr)
         return EXIT_UNUSABLE
     path = args.output or f"{problem.name}.toml"
+    text = starter(problem, f"{problem.name}.toml" if path == "-" else path)
+    try:  # a problem's own starter_hint (an instructor's, say) must give a file that loads
+        loads(text, source=f"the starter of {problem.name} (its starter_hint)", problem=problem.name)
+    except HandattnError as e:
+        print("\n".join(error_lines(prog, e)), file=sys.stderr)
+        return EXIT_UNUSABLE
     if path == "-":
-        sys.stdout.write(starter(problem, f"{problem.name}.toml"))
+        sys.stdout.write(text)
         return EXIT_OK
     target = Path(path)
     if target.exists() and not args.force:
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         )
         return EXIT_UNUSABLE
     try:
-        target.write_text(starter(problem, path), encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     except OSError as e:
         print(f"{prog}: cannot write {escape(path)} ({e.strerror or e})", file=sys.stderr)
         return EXIT_UNUSABLE

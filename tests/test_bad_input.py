@@ -27,7 +27,7 @@ FIXTURES = {
     "unknown_head_dim": "heads[0].W_K.consonants.cc: 'cc' is not a dimension of seen.dims; did you mean 'c'?",
     "unknown_value_dim": "heads[0].W_V.consonants.sen: 'sen' is not a dimension of seen.values; did you mean 'seen'?",
     "other_problem": "problem: this file is written for problem1, not problem2",
-    "unknown_problem": "problem: 'problem3' is not a problem; use one of: problem1, problem2",
+    "unknown_problem": "problem: 'problem9' is not a problem; use one of: problem1, problem2, problem3, problem4, problem5",
     "missing_problem": "problem: is missing",
     "blank": "problem: is missing",
     "empty": ": is empty; start from `python -m handattn.new PROBLEM`",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from handattn import check, cli, get_problem, load, sample_eval_set, score
+from handattn import check, cli, get_problem, load, problem_names, sample_eval_set, score
 from handattn.new import main as new_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,8 @@ def test_bad_eval_file_is_unusable_input(capsys, tmp_path):
 def test_unknown_problem_is_unusable_input(capsys):
     code, out, err = run(capsys, "problem9", str(SOLUTIONS / "problem2.toml"))
     assert code == 2 and out == ""
-    assert err.strip() == "python -m handattn.check: unknown problem 'problem9'; choose one of: problem1, problem2"
+    known = ", ".join(problem_names())
+    assert err.strip() == f"python -m handattn.check: unknown problem 'problem9'; choose one of: {known}"
 
 
 def test_file_for_another_problem_is_unusable_input(capsys):

@@ -127,6 +127,10 @@ UNIFORM = "[Fraction(0) if i >= 26 else Fraction(1, 26) for i in range(28)]"
             + "PROBLEM = P()\n",
             "sample: does not give the texts reference_sample draws",
         ),
+        (
+            HEADER + "    starter_hint = None\n" + RULE.format(rule=UNIFORM) + "PROBLEM = P()\n",
+            "starter_hint: is NoneType, not text",
+        ),
     ],
     ids=[
         "syntax",
@@ -144,6 +148,7 @@ UNIFORM = "[Fraction(0) if i >= 26 else Fraction(1, 26) for i in range(28)]"
         "contexts",
         "vectorised rule",
         "sampler",
+        "starter hint",
     ],
 )
 def test_a_wrong_problem_file_is_one_line_and_exit_2(body, fragment, tmp_path, capsys, registry):

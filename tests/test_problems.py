@@ -5,12 +5,14 @@ import random
 
 import pytest
 import torch
+from conftest import random_weights
 from sympy import Rational
 
 import handattn
 from handattn import problems
 from handattn.errors import UnknownProblemError
-from handattn.evalset import sample_eval_set
+from handattn.evalset import eval_set_from_texts, sample_eval_set
+from handattn.model import AttentionModel
 from handattn.problems import get_problem, problem_names, reference_sample, register, uniforms
 from handattn.problems.base import Problem, draw, first_tokens
 from handattn.vocab import CONSONANTS, D_VOCAB, INDEX, IS_LETTER, TOKENS, VOWELS, encode
@@ -76,6 +78,57 @@ def test_reference_rules_by_hand():
     assert after_digit == [Rational(1, 26)] * 26 + [0, 0]
 
 
+def test_new_reference_rules_by_hand():
+    p3, p4, p5 = get_problem("problem3"), get_problem("problem4"), get_problem("problem5")
+    digits = slice(26, 28)
+    # problem3: the first letter decides, not any earlier consonant (unlike problem2)
+    assert p3.reference_rule(encode("ba"))[digits] == [Rational(1, 4), Rational(3, 4)]
+    assert p3.reference_rule(encode("a"))[digits] == [Rational(3, 4), Rational(1, 4)]
+    assert p3.reference_rule(encode("a1be"))[digits] == [Rational(3, 4), Rational(1, 4)]
+    assert p3.reference_rule(encode("ya0e"))[digits] == [Rational(1, 4), Rational(3, 4)]  # y is a consonant
+    assert p3.reference_rule(encode("ba1"))[:26] == [Rational(1, 26)] * 26
+    # problem4: the token before the current one gets 1/2 + 1/52; after the first token, the first token
+    after_abc = p4.reference_rule(encode("abc"))
+    assert after_abc[INDEX["b"]] == Rational(27, 52) and after_abc[INDEX["c"]] == Rational(1, 52)
+    assert p4.reference_rule(encode("q"))[INDEX["q"]] == Rational(27, 52) and p4.reference_rule(encode("q"))[
+        digits
+    ] == [0, 0]
+    assert p4.reference_rule(encode("aa"))[INDEX["a"]] == Rational(27, 52)
+    # problem5: the vote of the letters so far, the current vowel included; digits do not vote
+    assert p5.reference_rule(encode("ba"))[digits] == [Rational(1, 2), Rational(1, 2)]  # a tie
+    assert p5.reference_rule(encode("bca"))[digits] == [0, 1]
+    assert p5.reference_rule(encode("ba1e"))[digits] == [1, 0]
+    assert p5.reference_rule(encode("ya1e1ybo"))[digits] == [Rational(1, 2), Rational(1, 2)]
+    after_b = p5.reference_rule(encode("b"))
+    assert (
+        after_b[INDEX["e"]] == Rational(1, 10) and after_b[INDEX["y"]] == Rational(1, 42) and after_b[digits] == [0, 0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "texts"),
+    [
+        # the same bag of earlier tokens {a, b, 1} and the same current vowel, but one text began with a consonant
+        ("problem3", ["ba1e", "a1be"]),
+        # the same bag {a, b} before the current c, but the token before it differs
+        ("problem4", ["abc", "bac"]),
+    ],
+)
+def test_without_a_position_embedding_the_layer_cannot_tell_these_apart(name, texts):
+    """The problems that teach positions need W_P: attention without it sees earlier tokens as a bag."""
+    problem = get_problem(name)
+    eval_set = eval_set_from_texts(problem, texts)  # both texts are ones the problem can produce ...
+    after = problem.exact_probs(eval_set.tokens)[:, -1]  # [2, V] what comes after each whole text
+    assert not torch.equal(after[0], after[1])  # ... and the rule tells them apart
+    for seed in range(3):  # while a layer without W_P cannot, whatever its weights
+        weights = random_weights(seed, name, features=6, n_pos=None)
+        logits = AttentionModel(weights)(eval_set.tokens).logits[:, -1]  # [2, V]
+        assert torch.allclose(logits[0], logits[1], rtol=1e-12, atol=1e-12)
+        with_positions = random_weights(seed, name, features=6, n_pos=4)
+        logits = AttentionModel(with_positions)(eval_set.tokens).logits[:, -1]
+        assert not torch.allclose(logits[0], logits[1], rtol=0, atol=1e-6)
+
+
 # -- (2) fast samplers equal the reference sampler bit for bit ---------------------------------------
 
 
@@ -88,9 +141,9 @@ def test_fast_sample_equals_reference_sample(name):
 
 @pytest.mark.parametrize("name", PROBLEMS)
 def test_fast_sample_equals_reference_sample_on_boundary_uniforms(name):
-    # 0, the largest float below 1, and exact multiples of 1/26 and 1/105 (the denominators)
+    # 0, the largest float below 1, and exact multiples of 1/26, 1/105, 1/52, 1/210 and 1/4 (the denominators)
     rng = random.Random(5)
-    special = [0.0, 1 - 2**-53] + [k / 26 for k in range(26)] + [k / 105 for k in range(105)]
+    special = [0.0, 1 - 2**-53] + [k / d for d in (4, 26, 52, 105, 210) for k in range(d)]
     u = torch.tensor([[rng.choice(special) for _ in range(16)] for _ in range(200)], dtype=torch.float64)
     problem = get_problem(name)
     assert torch.equal(problem.sample(u), reference_sample(problem, u))
@@ -153,6 +206,16 @@ def test_problem1_next_is_vowel_with_probability_consonant_share():
         assert abs(float(observed[band].mean() - share[band].mean())) < 0.02
 
 
+def test_problem4_repeats_the_token_before_the_current_one_about_27_times_in_52():
+    tokens = get_problem("problem4").sample(uniforms(8, 2000, 16))
+    repeats = tokens[:, 2:] == tokens[:, :-2]  # [N, T-2] x(t+1) = x(t-1)
+    n = repeats.numel()
+    z = (float(repeats.sum()) - n * 27 / 52) / math.sqrt(n * 27 / 52 * 25 / 52)
+    assert abs(z) < 4
+    assert (tokens[:, 1] == tokens[:, 0]).double().mean().item() == pytest.approx(27 / 52, abs=0.05)
+    assert IS_LETTER[tokens].all()
+
+
 # -- (5) the sampling stream is pinned ---------------------------------------------------------------
 
 
@@ -180,6 +243,21 @@ PINNED = {
         "ded7d6f1be7cd335",
         ["vtkgnku1mpxnhtqgxzvxi1xrmclpxzmw", "gu1a1kvra1wgi1e1gzu1ci1yco1o1o1p"],
         "the1ba1dzjbu1tki1lqrnftzthu1vxa1",
+    ),
+    "problem3": (
+        "8d5b57845c7d8b7b",
+        ["vtkgnku1mpxnhtqgxzvxi1xrmclpxzmw", "gu1a1kvra1wgi1e1gzu1ci1yco1o1o1p"],
+        "the1ba1dzjbu0tki1lqrnftzthu1vxa0",
+    ),
+    "problem4": (
+        "1d95c2a9d1bd0489",
+        ["vvvnvnvnvnvnononvzvzqzuzufufvyvy", "gpgalaqiaitiqtjtjypxeqewewkwqwyw"],
+        "toindbdbybdpcpcpkpkpkkmzmpppruam",
+    ),
+    "problem5": (
+        "975f1e8feb4bb75b",
+        ["vti1li1gko1lfso1wzu1grvpkbi1wyku", "gu1a0i0pa0u0hu0o0yu0a0lxbnqnu1yo"],
+        "tfde1a1cyi1u1si1qi1ple1zsfu1u1a1",
     ),
 }
 
@@ -234,6 +312,12 @@ def test_fewer_texts_are_a_prefix_of_more(name, default_sets):
         ("problem2", "a0e0b", [3, 1, 3, 1, 0]),
         ("problem2", "a0ba1", [3, 1, 0, 2, 1]),
         ("problem2", "ya1", [0, 2, 1]),
+        ("problem3", "ba1e0", [0, 2, 1, 2, 1]),
+        ("problem3", "a0be1", [3, 1, 0, 3, 1]),
+        ("problem4", "abab", [0, 2, 2, 2]),
+        ("problem4", "aaab", [0, 1, 1, 2]),
+        # margins after each token of "bae1ai0": b +1, a 0, e -1, 1 -1, a -2, i -3, 0 -3
+        ("problem5", "bae1ai0", [0, 2, 3, 1, 3, 4, 1]),
     ],
 )
 def test_context_kind(name, text, kinds):
@@ -256,8 +340,8 @@ def test_context_names():
 # -- (8) the registry ----------------------------------------------------------------------------------
 
 
-def test_registry_lists_both_problems():
-    assert {"problem1", "problem2"} <= set(problem_names())
+def test_registry_lists_the_built_in_problems():
+    assert {"problem1", "problem2", "problem3", "problem4", "problem5"} <= set(problem_names())
     assert problem_names() == sorted(problem_names())
     assert get_problem("problem1").name == "problem1" and handattn.get_problem is get_problem
 

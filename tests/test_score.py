@@ -92,13 +92,20 @@ def reference_kind(problem_name: str, prefix: str) -> int:
         if share in (0, 1):
             return 0 if share == 0 else 4
         return 1 if share <= Fraction(1, 3) else 2 if share <= Fraction(2, 3) else 3
-    if problem_name != "problem2":
+    if problem_name == "problem4":  # the first prediction; the token before the current one equal to it or not
+        return 0 if len(prefix) == 1 else 1 if prefix[-2] == prefix[-1] else 2
+    if problem_name not in ("problem2", "problem3", "problem5"):
         raise NotImplementedError(f"write the contexts of {problem_name} here, in plain words")
     last, earlier = prefix[-1], prefix[:-1]
     if last in CONSONANTS:
         return 0
     if last in "01":
         return 1
+    if problem_name == "problem3":  # after a vowel: by the first letter
+        return 2 if prefix[0] in CONSONANTS else 3
+    if problem_name == "problem5":  # after a vowel: a tie, a margin of 1 or 2, or more
+        margin = abs(sum(ch in CONSONANTS for ch in prefix) - sum(ch in "aeiou" for ch in prefix))
+        return 2 if margin == 0 else 3 if margin <= 2 else 4
     return 2 if any(ch in CONSONANTS for ch in earlier) else 3
 
 

@@ -12,6 +12,9 @@ from handattn.errors import UnknownProblemError
 from handattn.problems.base import Problem, draw, reference_sample, uniforms
 from handattn.problems.problem1 import Problem1
 from handattn.problems.problem2 import Problem2
+from handattn.problems.problem3 import Problem3
+from handattn.problems.problem4 import Problem4
+from handattn.problems.problem5 import Problem5
 from handattn.problems.problem_file import check_problem, discover_entry_points, load_problem_file
 
 _REGISTRY: dict[str, Problem] = {}
@@ -55,6 +58,9 @@ def _discover() -> None:
 
 register(Problem1())
 register(Problem2())
+register(Problem3())
+register(Problem4())
+register(Problem5())
 
 __all__ = [
     "Problem",

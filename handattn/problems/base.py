@@ -33,6 +33,27 @@ from handattn.vocab import D_VOCAB, IS_LETTER, TOKENS
 
 RULE_CACHE = 1 << 18  # distinct prefixes kept per problem: a few hundred MB at most
 
+# the features that tell the kinds of token apart, as a starter writes them
+KIND_FEATURES = """\
+W_E.vowels.vowel = 1
+W_E.consonants.consonant = 1
+W_E.digits.digit = 1
+"""
+
+GENERIC_HINT = f"""\
+[params]
+# S = 10    # a number to reuse in entries below, e.g. W_K.consonant.c = "S"
+
+[embed]
+# Your residual features. Delete this whole table to use one feature per token.
+features = ["vowel", "consonant", "digit"]
+{KIND_FEATURES}
+[[heads]]
+name = "head1"
+dims = ["c"]        # query/key dimensions: W_Q and W_K write here
+values = ["out"]    # value dimensions: W_V writes here, W_U reads them as rows
+"""
+
 
 def uniforms(seed: int, n_texts: int, length: int) -> torch.Tensor:
     """[N, T] float64 uniforms in [0, 1): the specified random stream for a seed."""
@@ -70,6 +91,9 @@ class Problem:
     length: ClassVar[int] = 32  # default tokens per evaluation text
     contexts: ClassVar[tuple[str, ...]] = ("all positions",)  # names of the kinds of context, for the breakdown
     next_tokens: ClassVar[tuple[str, ...]] = TOKENS  # every token that can ever come next (the uniform baseline)
+    # the [params], [embed] and [[heads]] part of the starter `python -m handattn.new` writes:
+    # features and a head skeleton suited to the problem, TOML that loads and scores as it stands
+    starter_hint: ClassVar[str] = GENERIC_HINT
 
     @property
     def n_ctx(self) -> int:

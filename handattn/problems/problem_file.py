@@ -149,6 +149,9 @@ def _setting_issues(problem: Problem) -> list[Issue]:
         or not all(isinstance(c, str) and c.isprintable() for c in contexts)
     ):
         issues.append(Issue("contexts", f"is {shown(repr(contexts))}", 'a tuple of names, e.g. ("all positions",)'))
+    if not isinstance(problem.starter_hint, str):
+        fix = "TOML text for the starter file, or delete it: the default declares vowel, consonant and digit"
+        issues.append(Issue("starter_hint", f"is {type(problem.starter_hint).__name__}, not text", fix))
     return issues
 
 
