@@ -7,7 +7,6 @@ folder, a broken manifest.csv, bad options), 130 interrupted (grades so far are 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from handattn.evalset import MAX_TEXTS
 from handattn.grading.board import Board, default_workers, grade_folder
 from handattn.grading.board_files import write_board
 from handattn.grading.history import History
-from handattn.grading.options import SECRET_SEED_ENV, GradingOptions, Limits
+from handattn.grading.options import SECRET_SEED_ENV, GradingOptions, Limits, env_secret_seed
 from handattn.grading.ranking import POLICIES
 from handattn.problems import problem_names
 from handattn.weights.core import MAX_POSITIONS
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     try:
         args = parser.parse_args(argv)
         options = GradingOptions(
-            secret_seed=_secret_seed(args.secret_seed),
+            secret_seed=args.secret_seed if args.secret_seed is not None else env_secret_seed(),
             hidden_length=args.hidden_length,
             hidden_texts=args.hidden_texts,
             limits=Limits(seconds=_positive(args.time_limit), memory_mib=args.memory_limit),
@@ -177,21 +176,6 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _secret_seed(given: int | None) -> int | None:
-    if given is not None:
-        return given
-    text = os.environ.get(SECRET_SEED_ENV, "").strip()
-    if not text:
-        return None
-    try:
-        seed = int(text)
-    except ValueError:
-        raise UsageError(f"{SECRET_SEED_ENV} must be a whole number ≥ 0") from None
-    if not 0 <= seed < 2**63:
-        raise UsageError(f"{SECRET_SEED_ENV} must be a whole number from 0 to 2**63 - 1")
-    return seed
 
 
 def _problems(text: str | None) -> list[str] | None:

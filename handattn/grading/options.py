@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 
 from handattn import __version__
+from handattn.errors import UsageError
 from handattn.evalset import DEFAULT_SEED, DEFAULT_TEXTS, sample_eval_set
 from handattn.problems import Problem
 from handattn.score import Scorer
@@ -78,6 +80,20 @@ class GradingOptions:
         """16 hex digits naming `record(problem)`: equal keys, equal grades."""
         text = json.dumps(self.record(problem), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def env_secret_seed() -> int | None:
+    """The secret seed from HANDATTN_SECRET_SEED (kept out of shell history and `ps`), or None."""
+    text = os.environ.get(SECRET_SEED_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**63:
+        raise UsageError(f"{SECRET_SEED_ENV} must be a whole number from 0 to 2**63 - 1")
+    return seed
 
 
 def seed_hash(seed: int) -> str:

@@ -185,23 +185,34 @@ def read_file(path: Path, cap: int = MAX_FILE_BYTES) -> FileRead:
     return FileRead(b"".join(chunks), None, st.st_mtime)
 
 
-def find_uploads(root: Path, problems: Sequence[str]) -> dict[str, list[str]]:
-    """Where `<problem>.toml` lies anywhere inside an upload: problem → paths relative to root.
+@dataclass
+class Upload:
+    """Where each `<problem>.toml` lies inside one student's upload (paths relative to it)."""
+
+    found: dict[str, list[str]]  # problem -> paths of files with exactly that name
+    other_toml: list[str] = field(default_factory=list)  # other .toml files, to help a student who misnamed one
+
+
+def find_uploads(root: Path, problems: Sequence[str]) -> Upload:
+    """Look for `<problem>.toml` anywhere inside an upload (students upload folders).
 
     Symbolic links are not followed, hidden and __MACOSX folders are skipped, and at most
     MAX_WALK entries are looked at."""
     wanted = {f"{p}.toml": p for p in problems}
-    found: dict[str, list[str]] = {p: [] for p in problems}
+    upload = Upload({p: [] for p in problems})
     seen = 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not _skipped(d))
         seen += len(dirs) + len(files)
         for name in sorted(files):
+            rel = display_name(os.path.relpath(os.path.join(folder, name), root))
             if name in wanted:
-                found[wanted[name]].append(display_name(os.path.relpath(os.path.join(folder, name), root)))
+                upload.found[wanted[name]].append(rel)
+            elif name.lower().endswith(".toml") and not _skipped(name):
+                upload.other_toml.append(rel)
         if seen > MAX_WALK:
             break
-    return found
+    return upload
 
 
 def _skipped(name: str) -> bool:
