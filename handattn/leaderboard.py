@@ -143,8 +143,9 @@ def _report(board: Board, written: list[Path], history: Path, prog: str) -> None
         )
     errors = sum(1 for p in board.problems for e in p.entries if e.kind == "student" and e.error)
     print(
-        f"graded {plural(stats.graded, 'file')} in {stats.seconds:.1f} s, {stats.reused:,} from the history; "
-        f"{plural(len(board.overall), 'student')}, {plural(errors, 'entry', 'entries')} with an error"
+        f"{plural(stats.submissions, 'submission')} found, {plural(len(board.overall), 'student')} on the board; "
+        f"graded {plural(stats.graded, 'distinct file')} in {stats.seconds:.1f} s, "
+        f"{plural(stats.reused, 'grade')} reused from the history; {plural(errors, 'entry', 'entries')} with an error"
     )
     sets = board.problems[0].sets if board.problems and board.problems[0].sets else {}
     if board.hidden and sets.get("hidden"):
