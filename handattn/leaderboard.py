@@ -14,11 +14,12 @@ from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, error_lines, run, usag
 from handattn.check import _bounded
 from handattn.errors import HandattnError, UsageError, escape, listing, plural
 from handattn.evalset import MAX_TEXTS
-from handattn.grading.board import Board, default_workers, grade_folder
+from handattn.grading.board import Board, grade_folder
 from handattn.grading.board_files import write_board
 from handattn.grading.history import History
 from handattn.grading.options import SECRET_SEED_ENV, GradingOptions, Limits, env_secret_seed
 from handattn.grading.ranking import POLICIES
+from handattn.grading.workers import default_workers
 from handattn.problems import problem_names
 from handattn.weights.core import MAX_POSITIONS
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from handattn.errors import escape, listing
 from handattn.evalset import EvalSet
-from handattn.grading.options import GradingOptions, Limits, build_sets
+from handattn.grading.options import GradingOptions, Limits, ProblemSets, build_sets
 from handattn.grading.outcome import Outcome, SetResult, grade_bytes
 from handattn.grading.submissions import find_uploads, read_file
-from handattn.grading.workers import WorkerPool
+from handattn.grading.workers import WorkerPool, default_workers
 from handattn.problems import get_problem
 from handattn.render import fmt, table
 
@@ -56,8 +56,11 @@ class AutograderConfig:
         )
 
 
-def grade_upload(root: Path, config: AutograderConfig, workers: int = 1) -> dict:
-    """results.json's content for the upload in `root`."""
+def grade_upload(root: Path, config: AutograderConfig, sets: dict[str, ProblemSets] | None = None) -> dict:
+    """results.json's content for the upload in `root`.
+
+    `sets` (problem -> built sets for `config.options()`) lets a caller that grades many uploads
+    build them once; by default they are built here for the problems that have a file to score."""
     start = time.monotonic()
     options = config.options()
     upload = find_uploads(root, list(config.problems)) if Path(root).is_dir() else None
@@ -73,13 +76,13 @@ def grade_upload(root: Path, config: AutograderConfig, workers: int = 1) -> dict
             outcomes[name] = Outcome.failure(f"{escape(paths[0])}: {read.error}")
         else:
             jobs.append((name, name, read.data))
-    sets = {name: build_sets(get_problem(name), options) for name, _, _ in jobs}
+    sets = {name: (sets or {}).get(name) or build_sets(get_problem(name), options) for name, _, _ in jobs}
 
     def work(problem: str, data: bytes) -> Outcome:  # runs in a forked worker holding `sets`
         return grade_bytes(data, problem, sets[problem])
 
     if jobs:
-        with WorkerPool(work, min(workers, len(jobs)), options.limits) as pool:
+        with WorkerPool(work, min(default_workers(), len(jobs)), options.limits) as pool:
             outcomes.update(pool.run(jobs))
     tests = [_test(name, points, outcomes[name], sets.get(name)) for name, points in config.problems.items()]
     leaderboard = [

@@ -10,7 +10,6 @@ history alone: each student's best or latest submission per problem, ranked.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from handattn.grading.options import GradingOptions, build_sets
 from handattn.grading.outcome import Outcome, grade_bytes
 from handattn.grading.ranking import BASELINE, REFERENCE, STUDENT, Entry, OverallRow, choose, overall, rank
 from handattn.grading.submissions import display_name, find_submissions, read_file
-from handattn.grading.workers import WorkerPool
+from handattn.grading.workers import WorkerPool, default_workers
 from handattn.problems import get_problem, problem_names
 
 BASELINE_NAMES = {"uniform": "uniform over possible next tokens", "best_fixed": "best fixed distribution"}
@@ -54,10 +53,6 @@ class Board:
     hidden: bool  # ranked on a hidden set drawn with the secret seed
     policy: str
     stats: RunStats
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def reference_files(folder: Path | None, problem: str) -> list[Path]:

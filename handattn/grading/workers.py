@@ -29,6 +29,11 @@ Work = Callable[[str, bytes], Outcome]  # (problem, file bytes) -> outcome, run 
 _FORK = multiprocessing.get_context("fork")
 
 
+def default_workers() -> int:
+    """The CPUs this process may use: one worker each."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class WorkerPool:
     """`with WorkerPool(work, n, limits) as pool: for key, outcome in pool.run(jobs): ...`"""
 
@@ -47,7 +52,7 @@ class WorkerPool:
         """Grade (key, problem, bytes) jobs; yields (key, outcome) as files finish, in any order."""
         queue = deque(jobs)
         while len(self.workers) < min(self.n_workers, len(queue)):
-            self.workers.append(_Worker(self.work, self.limits))
+            self.workers.append(_Worker(self.work, self.limits, self.workers))
         idle, busy = list(self.workers), {}
         while queue or busy:
             while queue and idle:
@@ -75,7 +80,7 @@ class WorkerPool:
 
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()
-        new = _Worker(self.work, self.limits)
+        new = _Worker(self.work, self.limits, [w for w in self.workers if w is not worker])
         self.workers[self.workers.index(worker)] = new
         return new
 
@@ -86,9 +91,13 @@ class WorkerPool:
 
 
 class _Worker:
-    def __init__(self, work: Work, limits: Limits):
+    def __init__(self, work: Work, limits: Limits, others: list[_Worker]):
         self.conn, child = _FORK.Pipe()
-        self.process = _FORK.Process(target=_serve, args=(child, work, limits), daemon=True, name="handattn-grader")
+        # a forked child inherits every descriptor: it closes the parent's ends of all the pipes, or a
+        # worker would never read EOF when the parent hangs up (another process would still hold the end)
+        parent_ends = [self.conn, *(w.conn for w in others)]
+        args = (child, parent_ends, work, limits)
+        self.process = _FORK.Process(target=_serve, args=args, daemon=True, name="handattn-grader")
         self.process.start()
         child.close()
         self.key: Hashable = None
@@ -135,9 +144,12 @@ def _death(exitcode: int | None) -> str:
     return f"the grading process ended unexpectedly (exit code {exitcode})"
 
 
-def _serve(conn: Connection, work: Work, limits: Limits) -> None:
+def _serve(conn: Connection, parent_ends: list[Connection], work: Work, limits: Limits) -> None:
     """A worker's life: set its own limits, then answer requests until the parent hangs up."""
     import torch
+
+    for end in parent_ends:
+        end.close()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     torch.set_num_threads(1)  # several workers share the cores; one thread each is fastest
