@@ -33,8 +33,8 @@ UNDECODABLE_SHOWN = "caf\\xe9"
 
 RANKS_P2 = {"ann": 1, "ben": 2, "cat": 2, INJECTED: 4, UNDECODABLE_SHOWN: 5, "dan": 6, FORMULA: 7}
 SPECIAL_ERRORS = {  # student -> a fragment of the error row's message
-    "fifo": "is a FIFO (named pipe)",
-    "device": "is a character device",
+    "fifo": "is not a regular file (a pipe, device or socket)",
+    "device": "is not a regular file (a pipe, device or socket)",
     "folder": "is a folder",
     "empty": "is empty",
     "huge": "over the 1 MiB limit",
@@ -51,8 +51,9 @@ def write(path: Path, text: str | bytes, when: int = T0) -> Path:
 
 
 def heads_300() -> str:
-    heads = "".join(f'[[heads]]\ndims = ["c"]\nvalues = ["v{i}"]\n' for i in range(300))
-    return 'problem = "problem2"\n' + heads
+    """A well-formed file with 300 heads (as one inline array: 300 [[heads]] headers are refused sooner)."""
+    heads = ", ".join(f'{{dims = ["c"], values = ["v{i}"]}}' for i in range(300))
+    return f'problem = "problem2"\nheads = [{heads}]\n'
 
 
 def make_class(root: Path, bad_fixtures: bool = True) -> Path:

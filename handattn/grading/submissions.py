@@ -5,7 +5,8 @@ any Unicode; or SUBMISSIONS/manifest.csv with the columns student,problem,path,s
 (paths relative to SUBMISSIONS, times ISO 8601, a time without a zone is UTC, an empty time
 means the file's modification time). Names that the file system cannot decode keep their
 bytes as \\x escapes. Files are read only if they are regular files, at most the core's size
-cap and without blocking, so a FIFO, a device or a huge file is an error, never a hang.
+cap and without blocking (`untrusted.read_capped`), so a FIFO, a device or a huge file is an
+error, never a hang.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import datetime
 import hashlib
 import io
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from handattn.errors import InputError, Issue, shown
+from handattn.untrusted import read_capped
 from handattn.weights.read import MAX_FILE_BYTES
 
 MANIFEST = "manifest.csv"
@@ -157,32 +158,16 @@ def format_time(seconds: float | None) -> str:
 
 
 def read_file(path: Path, cap: int = MAX_FILE_BYTES) -> FileRead:
-    """At most `cap` bytes of a regular file, without ever blocking; anything else is an error."""
+    """At most `cap` bytes of a regular file, read without blocking (`untrusted.read_capped`), or why not."""
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return FileRead(None, f"is {_kind(st.st_mode)}, not a weight file", st.st_mtime)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        return FileRead(None, f"cannot be read ({e.strerror or e})", None)
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = None
     try:
-        st = os.fstat(fd)  # what was opened, which may not be what was looked at
-        if not stat.S_ISREG(st.st_mode):
-            return FileRead(None, f"is {_kind(st.st_mode)}, not a weight file", None)
-        chunks, size = [], 0
-        while size <= cap:
-            chunk = os.read(fd, min(1 << 20, cap + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as e:
-        return FileRead(None, f"cannot be read ({e.strerror or e})", None)
-    finally:
-        os.close(fd)
-    if size > cap:
-        return FileRead(None, f"is over the {cap >> 20} MiB limit", st.st_mtime)
-    return FileRead(b"".join(chunks), None, st.st_mtime)
+        data = read_capped(path, cap, InputError, missing_fix="", large_fix="")
+    except InputError as e:
+        return FileRead(None, e.issues[0].message, mtime)
+    return FileRead(data, None, mtime)
 
 
 @dataclass
@@ -217,9 +202,3 @@ def find_uploads(root: Path, problems: Sequence[str]) -> Upload:
 
 def _skipped(name: str) -> bool:
     return name.startswith(".") or name in SKIPPED
-
-
-def _kind(mode: int) -> str:
-    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")]
-    kinds += [(stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
