@@ -18,14 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, error_lines, run, usage_lines
-from handattn.check import _bounded
+from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, run
 from handattn.errors import HandattnError, UsageError, escape
 from handattn.grading.autograder import CONFIG_NAME, AutograderConfig, failed_results, grade_upload
 from handattn.grading.board_files import write_atomic
-from handattn.grading.options import SECRET_SEED_ENV, Limits, env_secret_seed
+from handattn.grading.options import SECRET_SEED_ENV, env_secret_seed
+from handattn.leaderboard import add_set_options, unusable
 from handattn.problems import get_problem, problem_names
-from handattn.weights.core import MAX_POSITIONS
 
 PROG = "python -m handattn.gradescope"
 AUTOGRADER = Path("/autograder")
@@ -53,18 +52,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="P1[:POINTS],P2",
         help="problems and their points (default: every registered problem, 1 point each)",
     )
-    parser.add_argument(
-        "--secret-seed",
-        type=_bounded(0, 2**63 - 1),
-        metavar="N",
-        help=f"seed of the hidden texts (or {SECRET_SEED_ENV})",
-    )
-    parser.add_argument(
-        "--hidden-length",
-        type=_bounded(2, MAX_POSITIONS),
-        metavar="T",
-        help="tokens per hidden text (default: twice the problem's)",
-    )
+    add_set_options(parser)
     parser.add_argument(
         "--build-zip", type=Path, metavar="ZIP", help="write the autograder zip for Gradescope and exit"
     )
@@ -83,9 +71,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except HandattnError as e:
-        lines = usage_lines(parser, e) if isinstance(e, UsageError) else error_lines(prog, e)
-        print("\n".join(lines), file=sys.stderr)
-        return EXIT_UNUSABLE
+        return unusable(parser, prog, e)
     try:
         results = grade_upload(args.submission, config)
     except Exception as e:  # never Gradescope's "failed to execute": a failing test says what happened
@@ -113,7 +99,7 @@ def _config(args: argparse.Namespace) -> AutograderConfig:
             get_problem(name)
         return config
     seed = args.secret_seed if args.secret_seed is not None else env_secret_seed()
-    return AutograderConfig(_points(args.problems), seed, args.hidden_length)
+    return AutograderConfig(_points(args.problems), seed, args.hidden_length, args.hidden_texts)
 
 
 def _points(text: str | None) -> dict[str, float]:
@@ -143,7 +129,7 @@ def _build_zip(args: argparse.Namespace, prog: str) -> int:
         seed = args.secret_seed if args.secret_seed is not None else env_secret_seed()
         if seed is None:
             seed, generated = secrets.randbits(63), True
-        config = AutograderConfig(_points(args.problems), seed, args.hidden_length, limits=Limits())
+        config = AutograderConfig(_points(args.problems), seed, args.hidden_length, args.hidden_texts)
     path = build_zip(args.build_zip, config)
     print(f"wrote {escape(str(path))}: upload it to Gradescope (Configure Autograder → Zip file)")
     print(f"problems: {', '.join(f'{n} ({p:g} points)' for n, p in config.problems.items())}")

@@ -38,19 +38,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("submissions", help="folder with one folder per student, or a manifest.csv")
     parser.add_argument("--out", required=True, help="folder for the board and its history (created if needed)")
-    parser.add_argument("--secret-seed", type=_bounded(0, 2**63 - 1), metavar="N", help="seed of the hidden texts")
-    parser.add_argument(
-        "--hidden-length",
-        type=_bounded(2, MAX_POSITIONS),
-        metavar="T",
-        help="tokens per hidden text (default: twice the problem's)",
-    )
-    parser.add_argument(
-        "--hidden-texts",
-        type=_bounded(1, MAX_TEXTS),
-        metavar="N",
-        help="hidden texts (default: as many tokens as the public set)",
-    )
+    add_set_options(parser)
     parser.add_argument(
         "--policy", choices=POLICIES, default="best", help="which submission of a student ranks (default: best)"
     )
@@ -83,6 +71,28 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help=f"MiB a worker may add for one file (default {limits.memory_mib})",
     )
     return parser
+
+
+def add_set_options(parser: argparse.ArgumentParser) -> None:
+    """--secret-seed, --hidden-length, --hidden-texts: the hidden set (both instructor commands take them)."""
+    parser.add_argument(
+        "--secret-seed",
+        type=_bounded(0, 2**63 - 1),
+        metavar="N",
+        help=f"seed of the hidden texts (or {SECRET_SEED_ENV})",
+    )
+    parser.add_argument(
+        "--hidden-length",
+        type=_bounded(2, MAX_POSITIONS),
+        metavar="T",
+        help="tokens per hidden text (default: twice the problem's)",
+    )
+    parser.add_argument(
+        "--hidden-texts",
+        type=_bounded(1, MAX_TEXTS),
+        metavar="N",
+        help="hidden texts (default: as many tokens as the public set)",
+    )
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
@@ -119,14 +129,19 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except HandattnError as e:
-        lines = usage_lines(parser, e) if isinstance(e, UsageError) else error_lines(prog, e)
-        print("\n".join(lines), file=sys.stderr)
-        return EXIT_UNUSABLE
+        return unusable(parser, prog, e)
     except OSError as e:  # OUT cannot be created or written
         print(f"{prog}: cannot write {escape(str(e.filename or args.out))}: {e.strerror or e}", file=sys.stderr)
         return EXIT_UNUSABLE
     _report(board, written, out / HISTORY, prog)
     return EXIT_OK
+
+
+def unusable(parser: argparse.ArgumentParser, prog: str, error: HandattnError) -> int:
+    """Print an error as the command line shows it (usage first for a usage mistake); exit code 2."""
+    lines = usage_lines(parser, error) if isinstance(error, UsageError) else error_lines(prog, error)
+    print("\n".join(lines), file=sys.stderr)
+    return EXIT_UNUSABLE
 
 
 def _report(board: Board, written: list[Path], history: Path, prog: str) -> None:
