@@ -153,20 +153,30 @@ def _report(board: Board, written: list[Path], history: Path, prog: str) -> None
         )
     if stats.ignored:
         print(
-            f"{prog}: ignored {plural(len(stats.ignored), 'entry', 'entries')} that are not <problem>.toml "
-            f"in a student folder: {listing(stats.ignored, 5)}",
+            f"{prog}: not graded, as not <problem>.toml inside a student folder "
+            f"({plural(len(stats.ignored), 'entry', 'entries')}): {listing(stats.ignored, 5)}",
             file=sys.stderr,
         )
     errors = sum(1 for p in board.problems for e in p.entries if e.kind == "student" and e.error)
     print(
-        f"{plural(stats.submissions, 'submission')} found, {plural(len(board.overall), 'student')} on the board; "
-        f"graded {plural(stats.graded, 'distinct file')} in {stats.seconds:.1f} s, "
-        f"{plural(stats.reused, 'grade')} reused from the history; {plural(errors, 'entry', 'entries')} with an error"
+        f"graded {plural(stats.graded, 'distinct file')} in {stats.seconds:.1f} s "
+        f"({plural(stats.reused, 'grade')} reused from the history)"
     )
-    sets = board.problems[0].sets if board.problems and board.problems[0].sets else {}
-    if board.hidden and sets.get("hidden"):
-        print(f"ranked on hidden texts drawn with the secret seed ({sets['hidden']['length']} tokens each)")
-    print(f"wrote {', '.join(escape(str(p)) for p in written)}; history in {escape(str(history))}")
+    print(
+        f"{plural(stats.submissions, 'submission')}, {plural(len(board.overall), 'student')} on the board, "
+        f"{plural(errors, 'entry', 'entries')} with an error"
+    )
+    if board.hidden:
+        sizes = sorted(
+            {
+                f"{p.sets['hidden']['texts']:,} texts × {p.sets['hidden']['length']} tokens"
+                for p in board.problems
+                if p.sets and p.sets.get("hidden")
+            }
+        )
+        print(f"ranked on hidden texts drawn with the secret seed: {' or '.join(sizes)} per problem")
+    names = [written[0].name, *(p.name for p in written[1:]), history.name]
+    print(f"wrote into {escape(str(written[0].parent))}: {', '.join(names)}")
 
 
 class _Progress:

@@ -96,7 +96,7 @@ def test_reference_rows_are_marked_and_take_no_rank(graded):
     assert {e.kind for e in refs} == {REFERENCE, BASELINE}
     assert all(e.rank is None for e in refs)
     solution = next(e for e in refs if e.kind == REFERENCE)
-    assert solution.name == "problem2.toml" and solution.passed and solution.kl_hidden < 1e-12
+    assert solution.name == "solutions/problem2.toml" and solution.passed and solution.kl_hidden < 1e-12
     uniform = next(e for e in refs if e.name.startswith("uniform"))
     assert uniform.kl_hidden > 0.5 and not uniform.passed
 

@@ -18,7 +18,17 @@ from pathlib import Path
 from handattn.grading.history import History
 from handattn.grading.options import GradingOptions, build_sets
 from handattn.grading.outcome import Outcome, grade_bytes
-from handattn.grading.ranking import BASELINE, REFERENCE, STUDENT, Entry, OverallRow, choose, overall, rank
+from handattn.grading.ranking import (
+    BASELINE,
+    POLICIES,
+    REFERENCE,
+    STUDENT,
+    Entry,
+    OverallRow,
+    choose,
+    overall,
+    rank,
+)
 from handattn.grading.submissions import display_name, find_submissions, read_file
 from handattn.grading.workers import WorkerPool, default_workers
 from handattn.problems import get_problem, problem_names
@@ -77,6 +87,8 @@ def grade_folder(
 ) -> Board:
     """Grade what is new in `root`, record it in `history`, and rank everything the history holds."""
     start = time.perf_counter()
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
     root = Path(root)
     chosen = [get_problem(name) for name in (problems or problem_names())]  # unknown names raise here
     keys = {p.name: options.key(p) for p in chosen}
@@ -98,7 +110,7 @@ def grade_folder(
         for path in reference_files(Path(references) if references else None, name):
             read = read_file(path)
             history.add_file(read.digest, read.data, read.error)
-            refs[name].append((display_name(path.name), read.digest))
+            refs[name].append((display_name(f"{path.parent.name}/{path.name}"), read.digest))
     history.commit()
 
     todo = {name: history.ungraded(name, key, [d for _, d in refs[name]]) for name, key in keys.items()}
