@@ -169,14 +169,14 @@ def _report(board: Board, written: list[Path], history: Path, prog: str) -> None
     if board.hidden:
         sizes = sorted(
             {
-                f"{p.sets['hidden']['texts']:,} texts × {p.sets['hidden']['length']} tokens"
+                f"{p.sets['hidden']['texts']:,} × {p.sets['hidden']['length']} tokens"
                 for p in board.problems
                 if p.sets and p.sets.get("hidden")
             }
         )
-        print(f"ranked on hidden texts drawn with the secret seed: {' or '.join(sizes)} per problem")
-    names = [written[0].name, *(p.name for p in written[1:]), history.name]
-    print(f"wrote into {escape(str(written[0].parent))}: {', '.join(names)}")
+        print(f"ranked on hidden texts (secret seed): {' or '.join(sizes)} per problem")
+    print(f"wrote {', '.join(p.name for p in written)}, {history.name}")
+    print(f"  into {escape(str(written[0].parent))}")
 
 
 class _Progress:
