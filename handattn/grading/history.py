@@ -19,6 +19,7 @@ import sqlite3
 from dataclasses import asdict
 from pathlib import Path
 
+from handattn.errors import HandattnError, escape
 from handattn.grading.outcome import Outcome
 
 SCHEMA = """
@@ -67,6 +68,10 @@ CREATE VIEW IF NOT EXISTS results AS
 """
 
 
+class HistoryError(HandattnError):
+    """The history file is not a usable SQLite database (another file of that name, or locked)."""
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -76,9 +81,12 @@ class History:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path)
-        self.db.row_factory = sqlite3.Row
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60)  # another run on the same history: wait for it
+            self.db.row_factory = sqlite3.Row
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as e:
+            raise HistoryError(f"{escape(str(self.path))} cannot be used as a grading history ({e})") from None
 
     def close(self) -> None:
         self.db.commit()

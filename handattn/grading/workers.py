@@ -167,7 +167,10 @@ def _serve(conn: Connection, parent_ends: list[Connection], work: Work, limits: 
             out_of_memory = isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "alloc" in str(e))
             message = _memory_message(limits) if out_of_memory else _internal_message(e)
             outcome, restart = Outcome.failure(message, time.perf_counter() - start), True
-        conn.send((outcome, restart))
+        try:
+            conn.send((outcome, restart))
+        except OSError:  # the parent is gone
+            return
         if restart:
             return
 
