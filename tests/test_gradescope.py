@@ -155,6 +155,7 @@ def test_an_internal_error_is_still_a_valid_failing_result(capsys, tmp_path, mon
     "argv, message",
     [
         (["--config", "{tmp}/missing.json"], "cannot read the config"),
+        (["--config", "{tmp}/text_seed.json"], "must be whole numbers"),
         (["--problems", "problem9"], "unknown problem 'problem9'"),
         (["--problems", "problem2:many"], "'many' is not a number of points"),
         (["--results", "{tmp}/file/sub"], "cannot write"),
@@ -162,6 +163,7 @@ def test_an_internal_error_is_still_a_valid_failing_result(capsys, tmp_path, mon
 )
 def test_unusable_options_exit_2(capsys, tmp_path, argv, message):
     (tmp_path / "file").write_text("a file, not a folder")
+    (tmp_path / "text_seed.json").write_text('{"problems": {"problem2": 1}, "secret_seed": "123"}')
     argv = [a.format(tmp=tmp_path) for a in argv] + ["--submission", str(tmp_path)]
     code, _, err = run_main(capsys, *argv)
     assert code == 2 and message in err

@@ -47,13 +47,10 @@ class AutograderConfig:
     def from_json(cls, text: str) -> AutograderConfig:
         data = json.loads(text)
         problems = {str(name): float(points) for name, points in data["problems"].items()}
-        return cls(
-            problems,
-            data.get("secret_seed"),
-            data.get("hidden_length"),
-            data.get("hidden_texts"),
-            Limits(**data.get("limits", {})),
-        )
+        numbers = [data.get(key) for key in ("secret_seed", "hidden_length", "hidden_texts")]
+        if any(n is not None and (type(n) is not int or n < 0) for n in numbers):
+            raise ValueError("secret_seed, hidden_length and hidden_texts must be whole numbers ≥ 0 or null")
+        return cls(problems, *numbers, Limits(**data.get("limits", {})))
 
 
 def grade_upload(root: Path, config: AutograderConfig, sets: dict[str, ProblemSets] | None = None) -> dict:
