@@ -37,14 +37,23 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         epilog="exit status: 0 results.json (or the zip) written, 2 it could not be",
     )
     parser.add_argument(
-        "--submission", type=Path, default=AUTOGRADER / "submission", help="the student's upload (default %(default)s)"
+        "--submission",
+        type=Path,
+        metavar="DIR",
+        default=AUTOGRADER / "submission",
+        help="the student's upload (default %(default)s)",
     )
     parser.add_argument(
-        "--results", type=Path, default=AUTOGRADER / "results", help="folder for results.json (default %(default)s)"
+        "--results",
+        type=Path,
+        metavar="DIR",
+        default=AUTOGRADER / "results",
+        help="folder for results.json (default %(default)s)",
     )
     parser.add_argument(
         "--config",
         type=Path,
+        metavar="FILE",
         help=f"the autograder's config (default {AUTOGRADER / 'source' / CONFIG_NAME} if present)",
     )
     parser.add_argument(
