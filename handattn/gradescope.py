@@ -141,7 +141,8 @@ def _build_zip(args: argparse.Namespace, prog: str) -> int:
         config = AutograderConfig(_points(args.problems), seed, args.hidden_length, args.hidden_texts)
     path = build_zip(args.build_zip, config)
     print(f"wrote {escape(str(path))}: upload it to Gradescope (Configure Autograder → Zip file)")
-    print(f"problems: {', '.join(f'{n} ({p:g} points)' for n, p in config.problems.items())}")
+    points = [f"{name} ({p:g} {'point' if p == 1 else 'points'})" for name, p in config.problems.items()]
+    print(f"problems: {', '.join(points)}")
     if generated:
         print(
             f"secret seed {config.secret_seed} (generated; keep it private, and give it to handattn.leaderboard "

@@ -10,6 +10,7 @@ run it against a fake tree; if Python cannot even start, it still writes a valid
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 import sys
@@ -84,9 +85,14 @@ def project_root() -> Path:
 
 
 def build_wheel(root: Path, folder: Path) -> Path:
-    """A wheel of handattn, built by pip from the source tree (no network, no dependencies)."""
+    """A wheel of handattn, built by pip (no network, no dependencies) from a clean copy of the sources:
+    a build/ folder left in the clone could otherwise add modules that no longer exist."""
+    source = folder / "source"
+    shutil.copytree(root / "handattn", source / "handattn", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, source / name)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(folder)]
-    proc = subprocess.run([*command, str(root)], capture_output=True, text=True)
+    proc = subprocess.run([*command, str(source)], capture_output=True, text=True)
     wheels = sorted(folder.glob("handattn-*.whl"))
     if proc.returncode != 0 or not wheels:
         tail = "; ".join(proc.stderr.strip().splitlines()[-3:])
