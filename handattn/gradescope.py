@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, run
+from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, add_problem_file_option, register_problem_files, run
 from handattn.errors import HandattnError, UsageError, escape
 from handattn.grading.autograder import CONFIG_NAME, AutograderConfig, failed_results, grade_upload
 from handattn.grading.board_files import write_atomic
@@ -62,6 +62,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="problems and their points (default: every registered problem, 1 point each)",
     )
     add_set_options(parser)
+    add_problem_file_option(parser)
     parser.add_argument(
         "--build-zip", type=Path, metavar="ZIP", help="write the autograder zip for Gradescope and exit"
     )
@@ -98,12 +99,14 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
 
 def _config(args: argparse.Namespace) -> AutograderConfig:
     """The config file if given (or present in the autograder), else the options; both name problems."""
+    register_problem_files(args.problem_file)
     path = args.config or (AUTOGRADER / "source" / CONFIG_NAME)
     if args.config is not None or (args.problems is None and path.is_file()):
         try:
             config = AutograderConfig.from_json(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise UsageError(f"cannot read the config {escape(str(path))}: {escape(str(e))}") from None
+        register_problem_files([str(path.parent / name) for name in config.problem_files])
         for name in config.problems:
             get_problem(name)
         return config
@@ -132,14 +135,18 @@ def _points(text: str | None) -> dict[str, float]:
 def _build_zip(args: argparse.Namespace, prog: str) -> int:
     from handattn.grading.autograder_zip import build_zip
 
-    config = _config(args) if args.config is not None else None
-    generated = False
-    if config is None:
-        seed = args.secret_seed if args.secret_seed is not None else env_secret_seed()
-        if seed is None:
-            seed, generated = secrets.randbits(63), True
-        config = AutograderConfig(_points(args.problems), seed, args.hidden_length, args.hidden_texts)
-    path = build_zip(args.build_zip, config)
+    if args.config is not None:
+        raise UsageError("--build-zip writes its own config: give --problems, --secret-seed and --problem-file")
+    register_problem_files(args.problem_file)
+    bundled = {f"problems/{Path(p).name}": Path(p) for p in args.problem_file}
+    seed = args.secret_seed if args.secret_seed is not None else env_secret_seed()
+    generated = seed is None
+    if generated:
+        seed = secrets.randbits(63)
+    config = AutograderConfig(
+        _points(args.problems), seed, args.hidden_length, args.hidden_texts, problem_files=tuple(bundled)
+    )
+    path = build_zip(args.build_zip, config, bundled)
     print(f"wrote {escape(str(path))}: upload it to Gradescope (Configure Autograder → Zip file)")
     points = [f"{name} ({p:g} {'point' if p == 1 else 'points'})" for name, p in config.problems.items()]
     print(f"problems: {', '.join(points)}")

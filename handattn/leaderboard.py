@@ -10,7 +10,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from handattn._cli import EXIT_OK, EXIT_UNUSABLE, Parser, error_lines, run, usage_lines
+from handattn._cli import (
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Parser,
+    add_problem_file_option,
+    error_lines,
+    register_problem_files,
+    run,
+    usage_lines,
+)
 from handattn.check import _bounded
 from handattn.errors import HandattnError, UsageError, escape, listing, plural
 from handattn.evalset import MAX_TEXTS
@@ -39,6 +48,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("submissions", help="folder with one folder per student, or a manifest.csv")
     parser.add_argument("--out", required=True, help="folder for the board and its history (created if needed)")
     add_set_options(parser)
+    add_problem_file_option(parser)
     parser.add_argument(
         "--policy", choices=POLICIES, default="best", help="which submission of a student ranks (default: best)"
     )
@@ -100,6 +110,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
+        register_problem_files(args.problem_file)  # before anything reads the registry; workers inherit it
         options = GradingOptions(
             secret_seed=args.secret_seed if args.secret_seed is not None else env_secret_seed(),
             hidden_length=args.hidden_length,

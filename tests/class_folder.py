@@ -43,6 +43,19 @@ SPECIAL_ERRORS = {  # student -> a fragment of the error row's message
 }
 
 
+TWIN_PY = """\
+from handattn.problems.problem2 import Problem2
+
+
+class Twin(Problem2):  # an instructor's problem: problem2 under another name
+    name = "twin"
+
+
+PROBLEM = Twin()
+"""
+TWIN_SOLUTION = SOLUTION2.replace('problem = "problem2"', 'problem = "twin"')
+
+
 def write(path: Path, text: str | bytes, when: int = T0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode() if isinstance(text, str) else text)

@@ -12,9 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from class_folder import BAD, SOLUTION1, SOLUTION2, UNIFORM, heads_300, write
+from class_folder import BAD, SOLUTION1, SOLUTION2, TWIN_PY, TWIN_SOLUTION, UNIFORM, heads_300, write
 
-from handattn import get_problem, gradescope
+from handattn import get_problem, gradescope, problems
 from handattn.grading.autograder import CONFIG_NAME, AutograderConfig, grade_upload
 from handattn.grading.options import build_sets
 
@@ -169,10 +169,13 @@ def test_unusable_options_exit_2(capsys, tmp_path, argv, message):
     assert code == 2 and message in err
 
 
-def test_the_zip_runs_against_a_fake_autograder_tree(capsys, tmp_path):
+def test_the_zip_runs_against_a_fake_autograder_tree(capsys, tmp_path, monkeypatch):
     """Build the zip, install its wheel into a fresh virtual environment and run its run_autograder."""
+    monkeypatch.setattr(problems, "_REGISTRY", dict(problems._REGISTRY))  # registering is global: undo it
     zip_path = tmp_path / "autograder.zip"
-    code, out, _ = run_main(capsys, "--build-zip", zip_path, "--problems", "problem2:5", "--secret-seed", SEED)
+    twin = write(tmp_path / "twin.py", TWIN_PY)  # an instructor's problem goes into the zip too
+    argv = ["--build-zip", zip_path, "--problems", "problem2:5,twin", "--problem-file", twin, "--secret-seed", SEED]
+    code, out, _ = run_main(capsys, *argv)
     assert code == 0 and "wrote" in out
     tree = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as zf:
@@ -180,13 +183,16 @@ def test_the_zip_runs_against_a_fake_autograder_tree(capsys, tmp_path):
         modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
         zf.extractall(tree / "source")
     wheel = next(n for n in names if n.endswith(".whl"))
-    assert {"setup.sh", "run_autograder", CONFIG_NAME} <= set(names) and wheel.startswith("handattn-")
+    assert {"setup.sh", "run_autograder", CONFIG_NAME, "problems/twin.py"} <= set(names) and wheel.startswith(
+        "handattn-"
+    )
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
     source = tree / "source"
     setup = (source / "setup.sh").read_text()
     assert "https://download.pytorch.org/whl/cpu" in setup and f"./{wheel}" in setup and '"torch==' in setup
     assert (source / "run_autograder").read_text().startswith("#!/usr/bin/env bash\n")
-    assert json.loads((source / CONFIG_NAME).read_text())["problems"] == {"problem2": 5.0}
+    config = json.loads((source / CONFIG_NAME).read_text())
+    assert config["problems"] == {"problem2": 5.0, "twin": 1.0} and config["problem_files"] == ["problems/twin.py"]
     for name in ("run_autograder", "setup.sh"):
         (source / name).chmod(modes[name] & 0o777)
 
@@ -217,11 +223,12 @@ def test_the_zip_runs_against_a_fake_autograder_tree(capsys, tmp_path):
     assert str(venv) in where.stdout
 
     write(tree / "submission" / "hw" / "problem2.toml", SOLUTION2)
+    write(tree / "submission" / "twin.toml", TWIN_SOLUTION)
     env |= {"AUTOGRADER_ROOT": str(tree), "HANDATTN_PYTHON": str(python)}
     proc = subprocess.run([source / "run_autograder"], env=env, capture_output=True, text=True, cwd=tree)
     assert proc.returncode == 0, proc.stderr
     results = check_results(json.loads((tree / "results" / "results.json").read_text()))
-    assert results["score"] == 5.0 and results["tests"][0]["status"] == "passed"
+    assert results["score"] == 6.0 and [t["status"] for t in results["tests"]] == ["passed", "passed"]
 
     env["HANDATTN_PYTHON"] = "/nonexistent/python"  # handattn cannot even start: still valid results
     subprocess.run([source / "run_autograder"], env=env, capture_output=True, cwd=tree)

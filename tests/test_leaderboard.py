@@ -317,3 +317,14 @@ def test_a_pathological_file_costs_its_limit_and_the_rest_are_graded(tmp_path, m
     assert message in p2["bad"].error and p2["bad"].rank is None
     assert all(p2[name].passed for name in "abcde")
     assert len(set(pids.read_text().split())) <= 3  # two long-lived workers, and one fork to replace a dead one
+
+
+def test_editing_an_instructors_problem_file_changes_the_grading_key(tmp_path):
+    from class_folder import TWIN_PY
+
+    from handattn.problems import load_problem_file
+
+    path = write(tmp_path / "twin.py", TWIN_PY)
+    before = small().key(load_problem_file(path))
+    write(path, TWIN_PY + "# the rule is the same, but the file changed: grades are made again\n")
+    assert small().key(load_problem_file(path)) != before

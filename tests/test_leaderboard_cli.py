@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from class_folder import INJECTED, SOLUTION2, T0, UNIFORM, write
+from class_folder import INJECTED, SOLUTION2, T0, TWIN_PY, TWIN_SOLUTION, UNIFORM, write
 
-from handattn import cli, leaderboard
+from handattn import cli, leaderboard, problems
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,3 +128,14 @@ def test_a_history_that_is_not_a_database_exits_2(capsys, folder, tmp_path):
     write(tmp_path / "out" / "history.sqlite", "my notes, not a database")
     code, _, err = run(capsys, folder, "--out", tmp_path / "out")
     assert code == 2 and "cannot be used as a grading history (file is not a database)" in err
+
+
+def test_an_instructors_problem_file_is_graded_like_a_built_in(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(problems, "_REGISTRY", dict(problems._REGISTRY))  # registering is global: undo it
+    twin = write(tmp_path / "twin.py", TWIN_PY)
+    write(tmp_path / "class" / "ann" / "twin.toml", TWIN_SOLUTION)
+    argv = [tmp_path / "class", "--out", tmp_path / "out", "--problem-file", twin, "--problems", "twin"]
+    code, _, err = run(capsys, *argv, "--secret-seed", 3, "--no-reference")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "leaderboard.csv").read_text(), newline="")))
+    assert [(r["student"], r["problem"], r["rank"], r["passed"]) for r in rows] == [("ann", "twin", "1", "true")]

@@ -36,12 +36,13 @@ class AutograderConfig:
     hidden_length: int | None = None
     hidden_texts: int | None = None
     limits: Limits = field(default_factory=Limits)
+    problem_files: tuple[str, ...] = ()  # instructors' problems, paths relative to the config file
 
     def options(self) -> GradingOptions:
         return GradingOptions(self.secret_seed, self.hidden_length, self.hidden_texts, limits=self.limits)
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "limits": asdict(self.limits)}, indent=2) + "\n"
+        return json.dumps({**asdict(self), "problem_files": list(self.problem_files)}, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> AutograderConfig:
@@ -50,7 +51,8 @@ class AutograderConfig:
         numbers = [data.get(key) for key in ("secret_seed", "hidden_length", "hidden_texts")]
         if any(n is not None and (type(n) is not int or n < 0) for n in numbers):
             raise ValueError("secret_seed, hidden_length and hidden_texts must be whole numbers ≥ 0 or null")
-        return cls(problems, *numbers, Limits(**data.get("limits", {})))
+        files = tuple(str(f) for f in data.get("problem_files", ()))
+        return cls(problems, *numbers, Limits(**data.get("limits", {})), files)
 
 
 def grade_upload(root: Path, config: AutograderConfig, sets: dict[str, ProblemSets] | None = None) -> dict:

@@ -100,8 +100,14 @@ def build_wheel(root: Path, folder: Path) -> Path:
     return wheels[-1]
 
 
-def build_zip(path: str | Path, config: AutograderConfig, torch_version: str | None = None) -> Path:
-    """Write the autograder zip to `path` and return it."""
+def build_zip(
+    path: str | Path,
+    config: AutograderConfig,
+    problem_files: dict[str, Path] | None = None,
+    torch_version: str | None = None,
+) -> Path:
+    """Write the autograder zip to `path` and return it; `problem_files` maps names in the zip (those
+    `config.problem_files` lists) to instructors' problem files to bundle."""
     if torch_version is None:
         import torch
 
@@ -119,6 +125,8 @@ def build_zip(path: str | Path, config: AutograderConfig, torch_version: str | N
             for name, text in files.items():
                 _add(zf, name, text.encode(), executable=name in ("setup.sh", "run_autograder"))
             _add(zf, wheel.name, wheel.read_bytes(), executable=False)
+            for name, source in (problem_files or {}).items():
+                _add(zf, name, Path(source).read_bytes(), executable=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(tmp_zip.read_bytes())
     return path

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from handattn import __version__
 from handattn.errors import UsageError
@@ -69,6 +71,7 @@ class GradingOptions:
         return {
             "problem": problem.name,
             "problem_class": f"{type(problem).__module__}.{type(problem).__qualname__}",
+            "problem_source": _source_hash(problem),  # an instructor's edited problem file regrades
             "threshold": problem.threshold,
             "public": asdict(self.public(problem)),
             "hidden": None if hidden is None else {**asdict(hidden), "seed": seed_hash(hidden.seed)},
@@ -80,6 +83,15 @@ class GradingOptions:
         """16 hex digits naming `record(problem)`: equal keys, equal grades."""
         text = json.dumps(self.record(problem), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _source_hash(problem: Problem) -> str:
+    """16 hex digits of SHA-256 over the source file of the problem's class ("" if it has none)."""
+    module = sys.modules.get(type(problem).__module__)
+    try:
+        return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:16]
+    except (AttributeError, OSError, TypeError):
+        return ""
 
 
 def env_secret_seed() -> int | None:
