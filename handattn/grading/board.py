@@ -34,7 +34,7 @@ from handattn.grading.workers import WorkerPool, default_workers
 from handattn.problems import get_problem, problem_names
 
 BASELINE_NAMES = {"uniform": "uniform over possible next tokens", "best_fixed": "best fixed distribution"}
-COMMIT_EVERY = 2.0  # seconds between commits while grading
+COMMIT_EVERY = 5.0  # seconds between commits while grading (an interrupted run loses at most these)
 
 Progress = Callable[[int, int], None]  # (files graded so far, files to grade)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import sqlite3
-from dataclasses import asdict
 from pathlib import Path
 
 from handattn.errors import HandattnError, escape
@@ -148,7 +147,7 @@ class History:
                 outcome.max_abs_weight,
                 int(outcome.passed),
                 outcome.error,
-                json.dumps(asdict(outcome)),
+                json.dumps(_details(outcome)),
                 outcome.seconds,
                 _now(),
             ),
@@ -173,3 +172,18 @@ class History:
             (key, problem),
         )
         return [dict(row) for row in rows]
+
+
+def _details(outcome: Outcome) -> dict:
+    """The outcome as JSON data (built by hand: dataclasses.asdict is slow for a thousand files)."""
+    sets = {}
+    for name, result in (("public", outcome.public), ("hidden", outcome.hidden)):
+        if result is not None:
+            sets[name] = {
+                "kl": result.kl,
+                "kl_se": result.kl_se,
+                "passed": result.passed,
+                "argmax_accuracy": result.argmax_accuracy,
+                "by_context": [list(c) for c in result.by_context],
+            }
+    return {**sets, "max_abs_weight": outcome.max_abs_weight, "error": outcome.error, "seconds": outcome.seconds}
