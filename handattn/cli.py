@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from handattn import check, new, show
+from handattn import check, new, show, solve
 from handattn._cli import EXIT_OK, EXIT_UNUSABLE, run
 
-COMMANDS = {"check": check.main, "new": new.main, "show": show.main}
-USAGE = "usage: handattn {check,new,show,list} ...   (handattn COMMAND --help for each)"
+COMMANDS = {"check": check.main, "new": new.main, "show": show.main, "solve": solve.main}
+USAGE = "usage: handattn {check,new,show,solve,list} ...   (handattn COMMAND --help for each)"
 
 
 def main(argv: list[str] | None = None) -> int:

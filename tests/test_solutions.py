@@ -38,3 +38,10 @@ def test_problem2_is_solved_exactly():
 def test_problem1_one_head_reaches_about_0_003():
     result = score(load(SOLUTIONS / "problem1.toml"), sample_eval_set(get_problem("problem1")))
     assert 0.002 < result.kl < 0.004  # a linear unembedding cannot be exact here: see the file's comments
+
+
+def test_problem1_two_heads_beats_one_head_by_hand():
+    one = score(load(SOLUTIONS / "problem1.toml"), sample_eval_set(get_problem("problem1"))).kl
+    two = score(load(SOLUTIONS / "problem1_two_heads.toml"), sample_eval_set(get_problem("problem1")))
+    assert two.kl <= 0.001 and two.kl < one / 50
+    assert [c.kl < 1e-10 for c in two.by_context] == [True, False, False, False, True]  # the extremes are exact
