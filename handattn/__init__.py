@@ -16,18 +16,23 @@ with warnings.catch_warnings():
     import torch  # noqa: E402, F401
 
 from handattn.circuits import circuits  # noqa: E402
+from handattn.descent import Fit, fit  # noqa: E402
 from handattn.diagnose import TextView, inspect_text  # noqa: E402
 from handattn.errors import (  # noqa: E402
     EvalFileError,
     EvalSetError,
     HandattnError,
     Issue,
+    MissingExtraError,
     ProblemMismatchError,
+    SolveError,
     UnknownProblemError,
     WeightFileError,
 )
 from handattn.evalset import EvalSet, eval_set_from_texts, read_eval_file, sample_eval_set  # noqa: E402
+from handattn.gradient_references import gd_reference, reference_for  # noqa: E402
 from handattn.hints import where_to_look  # noqa: E402
+from handattn.lens import to_transformer_lens  # noqa: E402
 from handattn.model import AttentionModel, Trace  # noqa: E402
 from handattn.problems import Problem, get_problem, problem_names, register  # noqa: E402
 from handattn.score import Score, Scorer, score  # noqa: E402
@@ -40,13 +45,16 @@ __all__ = [
     "EvalFileError",
     "EvalSet",
     "EvalSetError",
+    "Fit",
     "HandattnError",
     "Head",
     "Issue",
+    "MissingExtraError",
     "Problem",
     "ProblemMismatchError",
     "Score",
     "Scorer",
+    "SolveError",
     "TextView",
     "Trace",
     "UnknownProblemError",
@@ -57,16 +65,20 @@ __all__ = [
     "eval_set_from_texts",
     "explore",
     "figure",
+    "fit",
     "from_dict",
+    "gd_reference",
     "get_problem",
     "inspect_text",
     "load",
     "loads",
     "problem_names",
     "read_eval_file",
+    "reference_for",
     "register",
     "sample_eval_set",
     "save",
     "score",
+    "to_transformer_lens",
     "where_to_look",
 ]

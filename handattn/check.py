@@ -26,6 +26,7 @@ from handattn._cli import (
 )
 from handattn.errors import HandattnError, UsageError
 from handattn.evalset import DEFAULT_SEED, DEFAULT_TEXTS, MAX_TEXTS, read_eval_file, sample_eval_set
+from handattn.gradient_references import reference_for
 from handattn.hints import where_to_look
 from handattn.problems import get_problem, problem_names
 from handattn.render import problem_list, report, verdict_lines
@@ -88,14 +89,17 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     warnings = [w.format(path) for w in weights.warnings]
     if warnings:
         print("\n".join(warnings), file=sys.stderr)
+    reference = reference_for(weights)  # gradient descent with the same head shape, if stored
     if args.json:
         extra = {"where_to_look": where.to_dict()} if where is not None else {}
-        data = {**result.to_dict(), **extra, "file": path, "warnings": warnings, "handattn": __version__}
+        gd = None if reference is None else {"shape": reference.shape, "kl": reference.public_kl}
+        data = {**result.to_dict(), **extra, "gradient_descent": gd, "file": path, "warnings": warnings}
+        data["handattn"] = __version__
         print(json.dumps(data, allow_nan=False))
     elif args.quiet:
         print("\n".join(verdict_lines(result, path)))
     else:
-        print(report(result, path, where, args.problem_file))
+        print(report(result, path, where, args.problem_file, reference))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

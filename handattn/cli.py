@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from handattn import check, gradescope, leaderboard, new, show
+from handattn import check, gradescope, leaderboard, new, show, solve
 from handattn._cli import EXIT_OK, EXIT_UNUSABLE, run
 
 COMMANDS = {
     "check": check.main,
     "new": new.main,
     "show": show.main,
+    "solve": solve.main,
     "leaderboard": leaderboard.main,
     "gradescope": gradescope.main,
 }
-USAGE = "usage: handattn {check,new,show,list,leaderboard,gradescope} ...   (handattn COMMAND --help for each)"
+USAGE = "usage: handattn {check,new,show,solve,list,leaderboard,gradescope} ...   (handattn COMMAND --help for each)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,8 +130,12 @@ class TextError(InputError):
 
 
 class MissingExtraError(HandattnError, ImportError):
-    """An optional extra (matplotlib, ipywidgets) that a feature needs is not installed."""
+    """An optional extra (matplotlib, ipywidgets, transformer-lens) that a feature needs is not installed."""
 
     def __init__(self, what: str, extra: str):
         self.what, self.extra = what, extra
         super().__init__(f'{what} needs the optional extra "{extra}": pip install "handattn[{extra}]"')
+
+
+class SolveError(HandattnError, ValueError):
+    """Options gradient descent cannot use: an impossible shape, a starting file for another problem, …"""

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Sequence
 
 from handattn.errors import clip, escape, plural
+from handattn.gradient_references import Reference
 from handattn.hints import WhereToLook
 from handattn.problems import get_problem, plugin_errors, problem_names
 from handattn.score import Score
@@ -57,9 +58,16 @@ def verdict_lines(s: Score, path: str) -> list[str]:
     ]
 
 
-def report(s: Score, path: str, where: WhereToLook | None = None, problem_files: Sequence[str] = ()) -> str:
-    """The human-readable result: verdict, evaluation set, breakdown by context, baselines, and for a
-    file that does not pass, where to look (`hints.where_to_look`)."""
+def report(
+    s: Score,
+    path: str,
+    where: WhereToLook | None = None,
+    problem_files: Sequence[str] = (),
+    reference: Reference | None = None,
+) -> str:
+    """The human-readable result: verdict, evaluation set, breakdown by context, baselines, the
+    gradient-descent reference for the same head shape (if stored), and for a file that does not
+    pass, where to look (`hints.where_to_look`)."""
     lines = [
         *verdict_lines(s, path),
         f"  {fmt(s.kl_bits)} bits · argmax is a most-likely token at {s.argmax_accuracy:.2%} of positions"
@@ -75,6 +83,8 @@ def report(s: Score, path: str, where: WhereToLook | None = None, problem_files:
         f"  baselines: uniform over possible next tokens {fmt(s.baselines['uniform'])} · "
         f"best fixed distribution {fmt(s.baselines['best_fixed'])} nats",
     ]
+    if reference is not None:
+        lines.append(f"  gradient descent, {reference.shape}: {fmt(reference.public_kl)} nats on the public set")
     if not s.passed:
         worst = max((c for c in s.by_context if c.n_positions), key=lambda c: c.kl * c.n_positions)
         share = worst.kl * worst.n_positions / (s.kl * s.n_positions)

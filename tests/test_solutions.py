@@ -68,3 +68,10 @@ def test_problem5_needs_a_vote_gain_for_the_longest_texts():
     public, hidden = sample_eval_set(problem), sample_eval_set(problem, n_texts=512, length=64, seed=987654321)
     gentle = load(SOLUTIONS / "problem5.toml", params={"M": 50})
     assert score(gentle, public).passed and not score(gentle, hidden).passed
+
+
+def test_problem1_two_heads_beats_one_head_by_hand():
+    one = score(load(SOLUTIONS / "problem1.toml"), sample_eval_set(get_problem("problem1"))).kl
+    two = score(load(SOLUTIONS / "problem1_two_heads.toml"), sample_eval_set(get_problem("problem1")))
+    assert two.kl <= 0.001 and two.kl < one / 50
+    assert [c.kl < 1e-10 for c in two.by_context] == [True, False, False, False, True]  # the extremes are exact
