@@ -162,21 +162,28 @@ def _summary_comment(f: Fit) -> str:
 
 
 class _ProgressBar:
-    """A tqdm bar over the step budget showing the best training KL; silent when stderr is not a terminal."""
+    """A tqdm bar over the step budget showing the best training KL; silent when stderr is not a terminal
+    or tqdm (the `progress` extra) is not installed."""
 
     def __enter__(self) -> _ProgressBar:
-        from tqdm import tqdm
-
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+            return self
         self.bar = tqdm(total=None, unit="step", disable=None, leave=False, dynamic_ncols=True, file=sys.stderr)
         return self
 
     def update(self, p: Progress) -> None:
+        if self.bar is None:
+            return
         self.bar.total = p.max_steps
         self.bar.set_postfix_str(f"KL {p.kl:.3e} · start {p.start + 1}/{p.starts}", refresh=False)
         self.bar.update(p.steps - self.bar.n)
 
     def __exit__(self, *exc) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 if __name__ == "__main__":
