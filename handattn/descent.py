@@ -227,7 +227,7 @@ class _Objective:
 
     def __init__(self, eval_set: EvalSet):
         mask = eval_set.mask  # [N, P]
-        p = eval_set.target * mask[..., None]  # [N, P, V], padding rows 0
+        p = eval_set.dense_target() * mask[..., None]  # [N, P, V], padding rows 0
         self.tokens, self.p, self.n = eval_set.tokens, p, int(mask.sum())
         plogp = torch.where(p > 0, p * torch.where(p > 0, p, 1.0).log(), 0.0)  # [N, P, V]
         self.neg_entropy = math.fsum(plogp.sum(-1).flatten().tolist()) / self.n  # mean Σ p log p
