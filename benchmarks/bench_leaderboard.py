@@ -39,7 +39,10 @@ def student_files(rng: random.Random, i: int) -> dict[str, str]:
     if kind < 0.05:
         return {"problem1.toml": 'problem = "problem1"\n' + tag, "problem2.toml": 'problem = "problem2"\n' + tag}
     if kind < 0.10:
-        return {"problem1.toml": "problem = 'problem1'\n[embed\n" + tag, "problem2.toml": SOLUTION2.replace("W_K", "W_k")}
+        return {
+            "problem1.toml": "problem = 'problem1'\n[embed\n" + tag,
+            "problem2.toml": SOLUTION2.replace("W_K", "W_k"),
+        }
     b, l1 = rng.choice([3, 4, 5, 6, 7]), rng.randint(15, 40)
     s, m = rng.randint(6, 30), rng.randint(2, 40) if kind < 0.2 else rng.randint(15, 40)
     p1 = SOLUTION1.replace("B = 5 ", f"B = {b} ").replace("L = 30", f"L = {l1}")
