@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from handattn._cli import EXIT_OK, run
 from handattn.gradient_references import DATA, RECIPES, compute, stored, write
 
@@ -25,7 +23,6 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     if args.write:
-        torch.set_num_threads(1)  # as solve runs, so the references are what solve reproduces
         refs = []
         for recipe in RECIPES:
             refs.append(compute(recipe))
