@@ -49,6 +49,21 @@ def register_problem_files(paths: Sequence[str]) -> None:
         register(load_problem_file(path))
 
 
+def bounded(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi, or a usage error saying which bound."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}…{hi}")
+        return value
+
+    return parse
+
+
 def error_lines(prog: str, error: HandattnError) -> list[str]:
     """The lines a command prints for an error: one per issue, never a traceback."""
     if isinstance(error, InputError):

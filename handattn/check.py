@@ -17,6 +17,7 @@ from handattn._cli import (
     add_param_option,
     add_problem_file_option,
     add_weight_file_arguments,
+    bounded,
     params_option,
     refuse,
     register_problem_files,
@@ -50,9 +51,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     add_param_option(parser)
     add_problem_file_option(parser)
     sampled = parser.add_argument_group("evaluation set (sampled, or --eval-file)")
-    sampled.add_argument("--seed", type=_bounded(0, 2**63 - 1), help=f"seed (default {DEFAULT_SEED}, the public set)")
-    sampled.add_argument("--texts", type=_bounded(1, MAX_TEXTS), metavar="N", help=f"texts (default {DEFAULT_TEXTS:,})")
-    sampled.add_argument("--length", type=_bounded(2, MAX_POSITIONS), metavar="T", help="tokens per text (default 32)")
+    sampled.add_argument("--seed", type=bounded(0, 2**63 - 1), help=f"seed (default {DEFAULT_SEED}, the public set)")
+    sampled.add_argument("--texts", type=bounded(1, MAX_TEXTS), metavar="N", help=f"texts (default {DEFAULT_TEXTS:,})")
+    sampled.add_argument("--length", type=bounded(2, MAX_POSITIONS), metavar="T", help="tokens per text (default 32)")
     sampled.add_argument("--eval-file", metavar="FILE", help="score on these texts instead, one per line")
     return parser
 
@@ -101,19 +102,6 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     else:
         print(report(result, path, where, args.problem_file, reference))
     return EXIT_OK if result.passed else EXIT_FAILED
-
-
-def _bounded(lo: int, hi: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value} is outside {lo}…{hi}")
-        return value
-
-    return parse
 
 
 if __name__ == "__main__":

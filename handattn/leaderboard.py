@@ -15,12 +15,12 @@ from handattn._cli import (
     EXIT_UNUSABLE,
     Parser,
     add_problem_file_option,
+    bounded,
     error_lines,
     register_problem_files,
     run,
     usage_lines,
 )
-from handattn.check import _bounded
 from handattn.errors import HandattnError, UsageError, escape, listing, plural
 from handattn.evalset import MAX_TEXTS
 from handattn.grading.board import Board, grade_folder
@@ -61,7 +61,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--no-reference", action="store_true", help="no reference solution rows")
     parser.add_argument(
         "--workers",
-        type=_bounded(1, 256),
+        type=bounded(1, 256),
         metavar="N",
         help=f"worker processes (default: {default_workers()}, the usable CPUs)",
     )
@@ -75,7 +75,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--memory-limit",
-        type=_bounded(64, 1 << 20),
+        type=bounded(64, 1 << 20),
         metavar="MIB",
         default=limits.memory_mib,
         help=f"MiB a worker may add for one file (default {limits.memory_mib})",
@@ -87,19 +87,19 @@ def add_set_options(parser: argparse.ArgumentParser) -> None:
     """--secret-seed, --hidden-length, --hidden-texts: the hidden set (both instructor commands take them)."""
     parser.add_argument(
         "--secret-seed",
-        type=_bounded(0, 2**63 - 1),
+        type=bounded(0, 2**63 - 1),
         metavar="N",
         help=f"seed of the hidden texts (or {SECRET_SEED_ENV})",
     )
     parser.add_argument(
         "--hidden-length",
-        type=_bounded(2, MAX_POSITIONS),
+        type=bounded(2, MAX_POSITIONS),
         metavar="T",
         help="tokens per hidden text (default: twice the problem's)",
     )
     parser.add_argument(
         "--hidden-texts",
-        type=_bounded(1, MAX_TEXTS),
+        type=bounded(1, MAX_TEXTS),
         metavar="N",
         help="hidden texts (default: as many tokens as the public set)",
     )
