@@ -1,145 +1,110 @@
 """The fast paths of the Scorer: the model's prediction at every predicted position, without
 running the layer text by text, paired with the exact targets into a `Tally`.
 
-- "states" (no position embedding): a position's residual is its token's row of W_E, so the
-  layer's output there depends only on the current token and on how many keys of each key class
-  its prefix holds (itself included), where a key class is a set of tokens with the same k and v
-  rows in every head. Each position gets a 62-bit key of that state and of its target row; the
-  layer runs once per distinct key. Hand-written files have a few hundred to a few thousand.
-- "counts" (no position embedding, but too many key classes for a 62-bit key, e.g. a dense
-  one-hot file): the same arithmetic once per position, in cache-sized blocks.
-- "positions" (a position embedding): the layer on every text minus its last token (which predicts
-  nothing), in cache-sized blocks, from token and position tables, with an additive causal mask.
+A position's residual is W_E[x] + W_P[i]. When W_P reaches none of the predicted positions, or
+only the MAX_LEADING first ones, a position's "kind" is its token, or its (token, position) at
+those first positions, and the layer's output there depends only on its own kind and on how many
+keys of each kind its prefix holds, itself included (`handattn.tables.CountModel`):
+
+- "states": kinds with equal residuals form query classes, kinds with equal k and v rows in every
+  head key classes. Each position gets a 62-bit key of its (query class, key-class counts) state
+  and its target row, and the layer runs once per distinct key: a few hundred to a few thousand
+  for hand-written files.
+- "counts": too many classes for a 62-bit key (a dense one-hot file, what `solve` writes). The
+  same arithmetic once per position: positions sorted by kind, so each kind's positions share one
+  table. The sorting, the counts and the targets' columns are the same for every file, so
+  `FastScorer` keeps them (up to CACHE_BYTES) for the next file.
+- "positions" (a position embedding further in): the layer on every text minus its last token
+  (which predicts nothing), in cache-sized blocks, from token and position tables, with an
+  additive causal mask.
 
 Every path is held to the plain path (`handattn.score.plain_tally`: AttentionModel on whole
-texts, dense targets) by the tests. Shapes: N texts, P predicted positions, V = 28, Q query
-classes, K key classes, S states or positions evaluated at once.
+texts, dense targets) by the tests. Shapes: N texts, P predicted positions, V = 28, X kinds,
+Q query classes, K key classes, G distinct states, S positions evaluated at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import torch
-from torch.nn.functional import linear
 
 from handattn.evalset import EvalSet
-from handattn.tally import Tally, Targets
+from handattn.tables import ROWS, CountModel, PositionModel, kinds
+from handattn.tally import Tally, Targets, kl_and_hits_by_column
+from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
 PATHS = ("states", "counts", "positions")
 KEY_BITS = 62  # (state, target row) keys are int64; one bit spare
-BLOCK = 2048  # rows of per-position arithmetic at once: a [2048, 28] float64 block is 448 KiB (cache-sized)
-KEY_POSITIONS = 1 << 16  # positions whose state keys are computed at once
-EXP_TABLE_RANGE = 600.0  # a row of attention scores spanning ≤ 600 nats: e^-600 is a normal float64
+MAX_LEADING = 4  # a W_P reaching only this many first positions still goes by kinds
+KEY_POSITIONS = 1 << 16  # states: positions whose keys are computed at once
+KIND_BLOCK = 1 << 16  # counts: positions sorted together (their [65536, 28] float64 counts take 14 MiB)
+CACHE_BYTES = 128 << 20  # counts: the weight-free blocks kept for the next file
+POSITION_BLOCK = 1 << 16  # positions: attention scores evaluated at once ([n, P, P] float64: 512 KiB)
 
 
-class CountModel:
-    """A layer without position embedding, as tables over token classes.
-
-    At a position of query class a (its W_E row) whose prefix holds n_c keys of class c, head h gives
-        z = Σ_c n_c e_c v_c / Σ_c n_c e_c,   e_c = exp(scale · q_a · k_c − m)
-    the softmax over the prefix with equal keys gathered; m is the largest present score, or the
-    largest of the row when the row spans ≤ EXP_TABLE_RANGE nats (then e comes from a table: no
-    present term can underflow, and the common factor cancels).
-    """
-
-    def __init__(self, weights: Weights):
-        self.residual, self.query_class = torch.unique(weights.W_E, dim=0, return_inverse=True)  # [Q, d], [V]
-        parts = [self.residual @ m for h in weights.heads for m in (h.W_K, h.W_V)]
-        kv = torch.cat(parts, dim=-1) if parts else torch.zeros(len(self.residual), 1, dtype=torch.float64)
-        kv_rows, key_of_query = torch.unique(kv, dim=0, return_inverse=True)  # [K, Σ (d_head + d_value)], [Q]
-        self.key_class = key_of_query[self.query_class]  # [V]
-        self.n_query, self.n_key = len(self.residual), len(kv_rows)
-        self.heads = []  # per head: scores [Q, K], exp table [Q, K] or None, [v | 1]ᵀ [d_value + 1, K]
-        at = 0
-        for h in weights.heads:
-            k, v = kv_rows[:, at : at + h.d_head], kv_rows[:, at + h.d_head : at + h.d_head + h.d_value]
-            at += h.d_head + h.d_value
-            scores = weights.scale * ((self.residual @ h.W_Q) @ k.T)  # [Q, K]
-            top = scores.max(-1, keepdim=True).values  # [Q, 1]
-            narrow = bool((top - scores).max() <= EXP_TABLE_RANGE)
-            ones = torch.ones(len(v), 1, dtype=torch.float64)  # the last output column is Σ_c e_c
-            self.heads.append(
-                (scores, (scores - top).exp() if narrow else None, torch.cat([v, ones], 1).T.contiguous())
-            )
-        d_model = weights.d_model
-        self.direct = self.residual @ weights.W_U[:d_model] + weights.b_U  # [Q, V] the direct path's logits
-        self.W_U_heads_T = weights.W_U[d_model:].T.contiguous()  # [V, Σ d_value]
-
-    def log_probs(self, query: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        """query [S] class, counts [S, K] float64 keys of each class so far → [S, V] log-probabilities.
-        (linear(x, Wᵀ) is x @ W; MKL runs these thin products fastest with the weight transposed.)"""
-        zs = []
-        for scores, table, values_T in self.heads:
-            if table is not None:
-                e = table.index_select(0, query) * counts  # [S, K]
-            else:
-                s = scores.index_select(0, query).masked_fill(counts == 0, float("-inf"))  # [S, K]
-                e = (s - s.max(-1, keepdim=True).values).exp() * counts  # [S, K]
-            weighted = linear(e, values_T)  # [S, d_value + 1]: Σ_c e_c v_c, then Σ_c e_c
-            zs.append(weighted[:, :-1] / weighted[:, -1:])  # [S, d_value]
-        logits = self.direct.index_select(0, query)  # [S, V]
-        if zs:  # + [z_1 | … | z_H] W_U's head rows, as linear() computes it
-            logits = torch.addmm(logits, torch.cat(zs, dim=-1), self.W_U_heads_T.t())
-        return logits.log_softmax(dim=-1)  # [S, V]
-
-
-class PositionModel:
-    """A layer with a position embedding, as token and position tables: the residual is
-    W_E[x] + W_P[i], so r M = (W_E M)[x] + (W_P M)[i] for every matrix M applied to it."""
-
-    def __init__(self, weights: Weights, P: int):
-        W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
-        if weights.W_P is not None:
-            n = min(P, len(weights.W_P))
-            W_P[:n] = weights.W_P[:n]
-        d_model, at = weights.d_model, weights.d_model
-
-        def tables(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return weights.W_E @ M, W_P @ M  # [V, ·], [P, ·]
-
-        token_logits, position_logits = tables(weights.W_U[:d_model])
-        self.logits = (token_logits + weights.b_U, position_logits)  # the direct path's logits
-        self.heads = []  # per head: q, k and v tables, the head's rows of W_U [d_value, V]
-        for h in weights.heads:
-            self.heads.append((tables(h.W_Q), tables(h.W_K), tables(h.W_V), weights.W_U[at : at + h.d_value]))
-            at += h.d_value
-        self.causal = torch.full((P, P), float("-inf"), dtype=torch.float64).triu(1)  # [P, P] 0 where key ≤ query
-        self.scale = weights.scale
-
-    def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [n, P] → [n, P, V] log-probabilities at every position."""
-        flat = tokens.flatten()
-
-        def rows(table: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:  # [n, P, ·]
-            return table[0].index_select(0, flat).view(*tokens.shape, -1) + table[1]
-
-        logits = rows(self.logits)  # [n, P, V]
-        for q_table, k_table, v_table, W_U_head in self.heads:
-            q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
-            scores = self.causal + self.scale * (q @ k.transpose(1, 2))  # [n, P, P]
-            logits = logits + (scores.softmax(dim=-1) @ rows(v_table)) @ W_U_head  # [n, P, V]
-        return logits.log_softmax(dim=-1)
+def leading_positions(weights: Weights, eval_set: EvalSet) -> int:
+    """How many first positions W_P reaches: up to its last nonzero row among the predicted positions."""
+    if weights.W_P is None:
+        return 0
+    nonzero = weights.W_P[: eval_set.tokens.shape[1] - 1].any(-1).nonzero()
+    return int(nonzero[-1]) + 1 if len(nonzero) else 0
 
 
 def choose_path(weights: Weights, eval_set: EvalSet, model: CountModel | None = None) -> str:
-    """The path `fast_tally` takes: positions if W_P reaches a predicted position, else states if a
-    (state, target row) key fits in KEY_BITS, else counts."""
-    P = eval_set.tokens.shape[1] - 1
-    if weights.W_P is not None and bool(weights.W_P[:P].any()):
+    """The path `FastScorer.tally` takes: positions if W_P reaches past the MAX_LEADING first
+    positions, else states if a (state, target row) key fits in KEY_BITS, else counts."""
+    leading = leading_positions(weights, eval_set)
+    if leading > MAX_LEADING:
         return "positions"
-    return "states" if _key_space(model or CountModel(weights), eval_set) < 2**KEY_BITS else "counts"
+    model = model or CountModel(weights, leading)
+    return "states" if _key_space(model, eval_set) < 2**KEY_BITS else "counts"
 
 
-def fast_tally(weights: Weights, eval_set: EvalSet, targets: Targets, path: str = "auto") -> tuple[str, Tally]:
-    """The Tally of these weights on the set through `path` (default: `choose_path`), and the path."""
-    model = None if path == "positions" else CountModel(weights)
-    if path == "auto":
-        path = choose_path(weights, eval_set, model)
-    if path == "states":
-        return path, _states_tally(model, eval_set, targets)
-    if path == "counts":
-        return path, _counts_tally(model, eval_set, targets)
-    return path, _positions_tally(PositionModel(weights, eval_set.row_index.shape[1]), eval_set, targets)
+class FastScorer:
+    """The fast paths over one evaluation set; keeps the counts path's weight-free blocks."""
+
+    def __init__(self, eval_set: EvalSet, targets: Targets):
+        self.eval_set, self.targets = eval_set, targets
+        self._blocks: dict[int, list[KindBlock]] = {}  # leading → the first blocks, as many as fit
+        self._kept_bytes = 0
+
+    def tally(self, weights: Weights, path: str = "auto") -> tuple[str, Tally]:
+        """The Tally of these weights through `path` (default: `choose_path`), and the path taken."""
+        es = self.eval_set
+        leading = leading_positions(weights, es)
+        model = CountModel(weights, leading) if path != "positions" and leading <= MAX_LEADING else None
+        if path == "auto":
+            path = choose_path(weights, es, model)
+        if path in ("states", "counts") and model is None:
+            raise ValueError(f"the {path} path needs W_P to reach at most the first {MAX_LEADING} positions")
+        if path == "states":
+            return path, _states_tally(model, es, self.targets)
+        if path == "counts":
+            return path, _counts_tally(model, self._kind_blocks(leading), es)
+        return path, _positions_tally(PositionModel(weights, _round_up(es.row_index.shape[1])), es, self.targets)
+
+    def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
+        """The counts path's blocks in order: the kept ones, then the rest built (and kept while they fit)."""
+        kept = self._blocks.setdefault(leading, [])
+        yield from kept
+        N, P = self.eval_set.row_index.shape
+        step = max(1, KIND_BLOCK // P)
+        for i in range(len(kept) * step, N, step):
+            block = KindBlock.build(self.eval_set, self.targets, slice(i, i + step), leading)
+            if len(kept) * step == i and self._kept_bytes + block.nbytes <= CACHE_BYTES:
+                kept.append(block)
+                self._kept_bytes += block.nbytes
+            yield block
+
+
+def _round_up(n: int) -> int:
+    return -(-n // ROWS) * ROWS
+
+
+# -- states --------------------------------------------------------------------------------------------------
 
 
 def _key_space(model: CountModel, eval_set: EvalSet) -> int:
@@ -168,7 +133,24 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
         counts.append(state % (P + 1))
         state = state // (P + 1)
     counts.append(position + 1 - sum(counts))  # the last class: whatever the others leave of the prefix
-    kl, hit = _evaluate(model, targets, query, torch.stack(counts, dim=-1).double(), row)
+    counts = torch.stack(counts).double()  # [K, G]
+    kl, hit = torch.empty(len(row), dtype=torch.float64), torch.empty(len(row), dtype=torch.bool)
+    layer = model.grouped(torch.arange(K))
+    order = torch.argsort(query, stable=True)  # [G] states of one query class together
+    sizes = torch.bincount(query, minlength=Q).tolist()
+    start = 0
+    for a, size in enumerate(sizes):
+        if size:
+            here = order[start : start + size]
+            start += size
+            rows = row[here]
+            kl[here], hit[here] = kl_and_hits_by_column(
+                layer.logits_T(a, counts[:, here]),
+                targets.p.index_select(0, rows).T,
+                targets.neg_entropy[rows],
+                targets.mass[rows],
+                targets.best[rows],
+            )
     if every:
         per_position = kl[inverse].view(N, P)
     else:
@@ -180,9 +162,9 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
 def _state_keys(model: CountModel, tokens: torch.Tensor) -> torch.Tensor:
     """tokens [n, P] → [n, P] int64: query class + Q·(position + P·(n_0 + (P+1)·(n_1 + …))), where n_c
     counts keys of class c so far; the last class's count follows from the others and the position."""
-    P = tokens.shape[1]
-    keys = model.query_class[tokens] + model.n_query * torch.arange(P)  # [n, P]
-    key_class = model.key_class[tokens]  # [n, P]
+    P, kind = tokens.shape[1], model.kinds(tokens)
+    keys = model.query_class[kind] + model.n_query * torch.arange(P)  # [n, P]
+    key_class = model.key_class[kind]  # [n, P]
     radix = model.n_query * P
     for c in range(model.n_key - 1):
         keys += radix * (key_class == c).cumsum(1)
@@ -201,54 +183,95 @@ def _unique(keys: torch.Tensor, space: int) -> tuple[torch.Tensor, torch.Tensor,
     return present.nonzero()[:, 0], index[keys], count[present]
 
 
-def _counts_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tally:
-    P = eval_set.row_index.shape[1]
-    eye = torch.eye(model.n_key, dtype=torch.float64)
+# -- counts --------------------------------------------------------------------------------------------------
 
-    def predict(tokens: torch.Tensor) -> torch.Tensor:  # [n, P] → [n, P, V]
-        flat = tokens.flatten()
-        counts = eye.index_select(0, model.key_class[flat]).view(*tokens.shape, -1).cumsum(1)  # [n, P, K]
-        return model.log_probs(model.query_class[flat], counts.flatten(0, 1)).view(*tokens.shape, -1)
 
-    return _per_position(eval_set, targets, max(1, BLOCK // P), predict)
+@dataclass(frozen=True)
+class KindBlock:
+    """The weight-free half of the counts path for some texts: their real positions sorted by kind
+    (stable), how many there are of each kind, and per position, in that order, the keys of each
+    kind so far and its target as a column."""
+
+    position: torch.Tensor  # [S] int64 index into the set's N · P positions
+    sizes: list[int]  # [X] positions of each kind
+    counts: torch.Tensor  # [S, X] float64 keys of each kind up to and including the position
+    p_T: torch.Tensor  # [V, S] the exact next-token distribution
+    neg_entropy: torch.Tensor  # [S] Σ p log p
+    mass: torch.Tensor  # [S] Σ p (1 up to rounding)
+    best: torch.Tensor  # [S] probability of a most-likely token
+    row: torch.Tensor  # [S] target row
+
+    @property
+    def nbytes(self) -> int:
+        tensors = (self.position, self.counts, self.p_T, self.neg_entropy, self.mass, self.best, self.row)
+        return sum(t.element_size() * t.nelement() for t in tensors)
+
+    @staticmethod
+    def build(eval_set: EvalSet, targets: Targets, texts: slice, leading: int) -> KindBlock:
+        P = eval_set.row_index.shape[1]
+        X = D_VOCAB * (leading + 1)
+        kind = kinds(eval_set.tokens[texts, :P], leading).flatten()  # [n · P]
+        real = eval_set.mask[texts].flatten().nonzero()[:, 0]  # [S]
+        order = real[torch.argsort(kind[real], stable=True)]  # [S] real positions, sorted by kind
+        counts = torch.eye(X, dtype=torch.float64).index_select(0, kind).view(-1, P, X).cumsum(1)  # [n, P, X]
+        row = eval_set.row_index[texts].flatten()[order]  # [S]
+        return KindBlock(
+            position=order + texts.start * P,
+            sizes=torch.bincount(kind[order], minlength=X).tolist(),
+            counts=counts.view(-1, X).index_select(0, order),
+            p_T=targets.p.index_select(0, row).T.contiguous(),
+            neg_entropy=targets.neg_entropy[row],
+            mass=targets.mass[row],
+            best=targets.best[row],
+            row=row,
+        )
+
+
+def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: EvalSet) -> Tally:
+    """Every real position its own group, one kind at a time through `GroupedLayer`."""
+    layer = model.grouped(model.key_class)  # key columns: the kinds
+    kls, hits, rows, positions = [], [], [], []
+    with torch.no_grad():
+        for block in blocks:
+            start = 0
+            for x, size in enumerate(block.sizes):
+                if size:
+                    here = slice(start, start + size)
+                    start += size
+                    logits_T = layer.logits_T(int(model.query_class[x]), block.counts[here].T)  # [V, S]
+                    kl, hit = kl_and_hits_by_column(
+                        logits_T, block.p_T[:, here], block.neg_entropy[here], block.mass[here], block.best[here]
+                    )
+                    kls.append(kl)
+                    hits.append(hit)
+            rows.append(block.row)
+            positions.append(block.position)
+    N, P = eval_set.row_index.shape
+    kl = torch.cat(kls)
+    per_position = torch.zeros(N * P, dtype=torch.float64)
+    per_position[torch.cat(positions)] = kl
+    return Tally(per_position.view(N, P), kl, torch.cat(hits), None, torch.cat(rows))
+
+
+# -- positions -----------------------------------------------------------------------------------------------
 
 
 def _positions_tally(model: PositionModel, eval_set: EvalSet, targets: Targets) -> Tally:
-    P = eval_set.row_index.shape[1]
-    return _per_position(eval_set, targets, max(1, BLOCK * 32 // (P * max(P, 28))), model.log_probs)
-
-
-def _per_position(eval_set: EvalSet, targets: Targets, step: int, predict) -> Tally:
-    """Every real position its own group; `predict` maps blocks of `step` texts to log-probabilities."""
+    """Every real position its own group, the layer on blocks of texts. The model's tables are
+    ROWS-padded past the last predicted position (causal attention keeps the padding out)."""
     N, P = eval_set.row_index.shape
+    P_padded = len(model.causal)
+    step = max(1, POSITION_BLOCK // (P_padded * P_padded))
+    tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, P_padded - P))  # [N, P_padded]
     mask, row_index = eval_set.mask, eval_set.row_index
     per_position = torch.zeros(N, P, dtype=torch.float64)
     kls, hits = [], []
     with torch.no_grad():
         for i in range(0, N, step):
-            real, rows, log_q = mask[i : i + step], row_index[i : i + step], predict(eval_set.tokens[i : i + step, :P])
-            if real.all():  # texts of equal length: no padding to drop
-                kl, hit = targets.kl_and_hits(rows.flatten(), log_q.flatten(0, 1))
-                per_position[i : i + step] = kl.view(rows.shape)
-            else:
-                kl, hit = targets.kl_and_hits(rows[real], log_q[real])
-                per_position[i : i + step][real] = kl
+            real, rows = mask[i : i + step], row_index[i : i + step]
+            logits = model.logits(tokens[i : i + step])[:, :P]  # [n, P, V]
+            kl, hit = targets.kl_and_hits(rows[real], logits[real])
+            per_position[i : i + step][real] = kl
             kls.append(kl)
             hits.append(hit)
-    M = int(mask.sum())
-    return Tally(per_position, torch.cat(kls), torch.cat(hits), torch.ones(M, dtype=torch.long), row_index[mask])
-
-
-def _evaluate(
-    model: CountModel, targets: Targets, query: torch.Tensor, counts: torch.Tensor, rows: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """KL and hits of G (state, target row) pairs, BLOCK at a time."""
-    kls, hits = [], []
-    for b in range(0, len(rows), BLOCK):
-        log_q = model.log_probs(query[b : b + BLOCK], counts[b : b + BLOCK])  # [BLOCK, V]
-        kl, hit = targets.kl_and_hits(rows[b : b + BLOCK], log_q)
-        kls.append(kl)
-        hits.append(hit)
-    if not kls:
-        return torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.bool)
-    return torch.cat(kls), torch.cat(hits)
+    return Tally(per_position, torch.cat(kls), torch.cat(hits), None, row_index[mask])

@@ -19,9 +19,9 @@ import torch
 
 from handattn.errors import ProblemMismatchError
 from handattn.evalset import EvalSet
-from handattn.fastscore import fast_tally
+from handattn.fastscore import FastScorer
 from handattn.model import AttentionModel
-from handattn.tally import Tally, Targets, exact_sum, exact_sums
+from handattn.tally import Tally, Targets, exact_sum, exact_sums, exact_totals
 from handattn.vocab import TOKENS
 from handattn.weights import Weights
 
@@ -95,6 +95,7 @@ class Scorer:
     def __init__(self, eval_set: EvalSet):
         self.eval_set = eval_set
         self.targets = Targets(eval_set)
+        self.fast = FastScorer(eval_set, self.targets)
         self.baselines = baselines(eval_set)
 
     def __call__(self, solution: Weights | AttentionModel, path: str = "auto") -> Score:
@@ -110,23 +111,25 @@ class Scorer:
             model = solution if isinstance(solution, AttentionModel) else AttentionModel(weights)
             tally = plain_tally(model, es)
         else:
-            path, tally = fast_tally(weights, es, self.targets, path)
+            path, tally = self.fast.tally(weights, path)
         return self._summarise(tally, weights, path)
 
     def _summarise(self, tally: Tally, weights: Weights, path: str) -> Score:
         es = self.eval_set
         M = es.n_positions
-        kinds = es.row_kinds[tally.row]  # [G]
-        contexts = []
-        for i, name in enumerate(es.problem.contexts):
-            here = kinds == i
-            n = int(tally.count[here].sum())
-            contexts.append(ContextScore(name, n, exact_sum(tally.kl[here], tally.count[here]) / n if n else math.nan))
+        kinds = es.row_kinds[tally.row]  # [G] context of each group
+        n_contexts = len(es.problem.contexts)
+        per_context, total = exact_totals(tally.kl, tally.count, kinds, n_contexts)
+        sizes = torch.bincount(kinds, tally.count, minlength=n_contexts).long().tolist()  # exact below 2^53
+        contexts = [
+            ContextScore(name, n, kl / n if n else math.nan)
+            for name, n, kl in zip(es.problem.contexts, sizes, per_context, strict=True)
+        ]
         return Score(
             problem=es.problem.name,
-            kl=exact_sum(tally.kl, tally.count) / M,
+            kl=total / M,
             kl_se=_clustered_se(tally.per_position, es.lengths - 1),
-            argmax_accuracy=int(tally.count[tally.hit].sum()) / M,
+            argmax_accuracy=int(tally.hit.sum() if tally.count is None else tally.count[tally.hit].sum()) / M,
             n_positions=M,
             n_texts=len(es.tokens),
             threshold=es.problem.threshold,
@@ -156,14 +159,14 @@ def plain_tally(model: AttentionModel, eval_set: EvalSet) -> Tally:
     batch = max(1, BATCH_ELEMENTS // (T * T))
     kls, hits = [], []
     for i in range(0, N, batch):
-        log_q = model(eval_set.tokens[i : i + batch]).log_probs[:, :-1]  # [n, P, V]
+        trace = model(eval_set.tokens[i : i + batch])
         p = eval_set.dense_target(slice(i, i + batch))  # [n, P, V]
-        kls.append(kl_divergence(p, log_q).clamp(min=0.0))  # float rounding can dip to -1e-17
-        hits.append(p.gather(-1, log_q.argmax(-1, keepdim=True))[..., 0] == p.max(-1).values)
+        kls.append(kl_divergence(p, trace.log_probs[:, :-1]).clamp(min=0.0))  # float rounding can dip to -1e-17
+        argmax = trace.logits[:, :-1].argmax(-1, keepdim=True)  # [n, P, 1] the first token of largest logit
+        hits.append(p.gather(-1, argmax)[..., 0] == p.max(-1).values)
     mask = eval_set.mask
     kl = torch.cat(kls) * mask  # [N, P], padding counts 0
-    M = int(mask.sum())
-    return Tally(kl, kl[mask], torch.cat(hits)[mask], torch.ones(M, dtype=torch.long), eval_set.row_index[mask])
+    return Tally(kl, kl[mask], torch.cat(hits)[mask], None, eval_set.row_index[mask])
 
 
 def kl_divergence(p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:

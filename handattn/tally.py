@@ -24,7 +24,7 @@ class Tally:
     per_position: torch.Tensor  # [N, P] KL in nats, clamped at 0, 0 at padding
     kl: torch.Tensor  # [G] KL of each group, clamped at 0
     hit: torch.Tensor  # [G] bool: the model's argmax is a most-likely true token
-    count: torch.Tensor  # [G] int64 positions in each group
+    count: torch.Tensor | None  # [G] int64 positions in each group; None: one each (G = M, mask order)
     row: torch.Tensor  # [G] int64 target row of each group (its context is the row's kind)
 
 
@@ -35,40 +35,92 @@ class Targets:
         self.p = eval_set.target_rows  # [R, V]
         self.log_p = torch.where(self.p > 0, self.p, 1.0).log()  # [R, V], 0 where p = 0
         self.best = self.p.max(-1).values  # [R] probability of a most-likely token
+        self.neg_entropy = (self.p * self.log_p).sum(-1)  # [R] Σ p log p
+        self.mass = self.p.sum(-1)  # [R] Σ p: 1 up to rounding
 
-    def kl_and_hits(self, rows: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """rows [G] (target rows), log_q [G, V] → KL(p ‖ q) [G] clamped at 0, argmax hits [G].
+    def kl_and_hits(self, rows: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """rows [G] (target rows), logits [G, V] → KL(p ‖ softmax(logits)) [G] clamped at 0, hits [G]:
+        whether the model's argmax (the first token of largest logit) is a most-likely true token.
 
-        log_q is a log_softmax of finite logits, hence finite: where p = 0 the term is 0 · finite = 0.
+        Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
         """
         p = self.p.index_select(0, rows)  # [G, V]
+        log_q = logits.log_softmax(-1)  # [G, V]
         kl = (p * (self.log_p.index_select(0, rows) - log_q)).sum(-1).clamp(min=0.0)  # rounding can dip to -1e-17
-        hit = p.gather(-1, log_q.argmax(-1, keepdim=True))[:, 0] == self.best.index_select(0, rows)
+        hit = p.gather(-1, logits.argmax(-1, keepdim=True))[:, 0] == self.best.index_select(0, rows)
         return kl, hit
+
+
+def kl_and_hits_by_column(
+    logits_T: torch.Tensor, p_T: torch.Tensor, neg_entropy: torch.Tensor, mass: torch.Tensor, best: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets.kl_and_hits with positions along the columns: logits_T [V, S] (overwritten) and the
+    targets' p_T [V, S], Σ p log p [S], Σ p [S] and best [S] → KL [S] clamped at 0, hits [S].
+
+    KL = Σ p log p − Σ p log q with log q = (logit − top) − lse, so Σ p log q = Σ p (logit − top) − lse Σ p.
+    """
+    top, first = logits_T.max(0)  # [S], [S]: the first of equal largest, as argmax
+    shifted = logits_T.sub_(top)  # [V, S] ≤ 0
+    cross = torch.linalg.vecdot(p_T, shifted, dim=0)  # [S] Σ p (logit − top)
+    lse = shifted.exp_().sum(0).log_()  # [S]
+    kl = (neg_entropy - cross + lse * mass).clamp_(min=0.0)  # rounding can dip to -1e-17
+    hit = p_T.gather(0, first[None])[0] == best
+    return kl, hit
 
 
 def exact_sum(values: torch.Tensor, count: torch.Tensor | None = None) -> float:
     """Σ count·value over float64 values [G], correctly rounded: math.fsum of each value repeated count times."""
-    return exact_sums(values[:, None], count)[0]
+    return exact_totals(values, count)[1]
 
 
 def exact_sums(values: torch.Tensor, count: torch.Tensor | None = None) -> list[float]:
-    """exact_sum of every column of values [G, C]: C correctly rounded sums.
+    """exact_sum of every column of values [G, C]: C correctly rounded sums."""
+    G, C = values.shape
+    label = torch.arange(C).repeat_interleave(G)  # [C · G] column of each value of values.T
+    return exact_totals(values.T.flatten(), None if count is None else count.repeat(C), label, C)[0]
 
-    Each value is split (Veltkamp) into two halves of at most 27 significant bits, and each count
-    into 26-bit digits, so every partial product is a float64 exactly and fsum rounds only once.
+
+def exact_totals(
+    values: torch.Tensor, count: torch.Tensor | None = None, label: torch.Tensor | None = None, n_labels: int = 1
+) -> tuple[list[float], float]:
+    """Σ count·value over the values [G] of each label in range(n_labels), and over all of them; each
+    correctly rounded, as math.fsum of every value repeated count times (counts below 2^42).
+
+    Exact integer arithmetic, vectorised: a finite value is m · 2^e with m an integer below 2^53
+    (frexp). m is cut into three 18-bit digits and the count into two 21-bit digits, so each digit
+    product is below 2^39 and int64 sums of up to 2^24 of them cannot overflow. Products are summed
+    per (label, exponent) with index_add_, then put together as Python integers and rounded once.
     """
-    if count is None or bool((count == 1).all()):
-        return [math.fsum(column) for column in values.T.tolist()]
-    count = count[:, None]  # [G, 1]
-    if not torch.isfinite(values).all():  # inf (a baseline that rules out a possible token) or nan
-        return [math.fsum(column) for column in (values * count).T.tolist()]
-    split = values * 134217729.0  # 2**27 + 1
-    high = split - (split - values)
-    parts = [high, values - high]  # value = high + low exactly
-    terms, rest = [], count
-    for scale in (1.0, 2.0**26, 2.0**52):
-        digit = (rest % (1 << 26)).double()
-        terms += [part * digit * scale for part in parts]  # exact: 27 + 26 bits, then a power of 2
-        rest = rest // (1 << 26)
-    return [math.fsum(column) for column in torch.cat(terms).T.tolist()]
+    values = values.flatten()
+    label = torch.zeros(len(values), dtype=torch.long) if label is None else label
+    if not bool(torch.isfinite(values).all()):  # inf (a baseline that rules out a possible token) or nan
+        terms = (values if count is None else values * count).tolist()
+        per = [math.fsum(t for t, lab in zip(terms, label.tolist(), strict=True) if lab == i) for i in range(n_labels)]
+        return per, math.fsum(terms)
+    fraction, exponent = torch.frexp(values)  # values = fraction · 2^exponent, 0.5 ≤ |fraction| < 1
+    m = (fraction * 2.0**53).long()  # exact: the 53 bits of the significand (0 for 0)
+    e = exponent.long() - 53
+    low = int(e.min()) if len(e) else 0
+    span = int(e.max()) - low + 1 if len(e) else 1
+    if count is None:  # each value once: two 27-bit digits, sums of up to 2^35 values
+        digits, weights = [m & ((1 << 27) - 1), m >> 27], [0, 27]  # >> floors, so the high digit keeps the sign
+    else:  # three 18-bit digits of m times two 21-bit digits of the count
+        m_digits = [m & ((1 << 18) - 1), (m >> 18) & ((1 << 18) - 1), m >> 36]
+        c_digits = [count & ((1 << 21) - 1), count >> 21]
+        digits = [a * b for a in m_digits for b in c_digits]
+        weights = [18 * i + 21 * j for i in range(3) for j in range(2)]
+    sums = torch.zeros(n_labels * span, len(digits), dtype=torch.long)
+    sums.index_add_(0, label * span + (e - low), torch.stack(digits, dim=1))
+    totals = [0] * n_labels  # exact integers, in units of 2^low
+    for at, row in zip(sums.any(1).nonzero()[:, 0].tolist(), sums[sums.any(1)].tolist(), strict=True):
+        lab, shift = divmod(at, span)
+        totals[lab] += sum(d << (w + shift) for d, w in zip(row, weights, strict=True))
+    return [_to_float(t, low) for t in totals], _to_float(sum(totals), low)
+
+
+def _to_float(total: int, low: int) -> float:
+    """total · 2^low, correctly rounded (int → float and int / int are)."""
+    try:
+        return float(total << low) if low >= 0 else total / (1 << -low)
+    except OverflowError:
+        return math.copysign(math.inf, total)

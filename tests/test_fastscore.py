@@ -11,7 +11,8 @@ import torch
 from conftest import random_weights
 
 from handattn import Scorer, Weights, eval_set_from_texts, get_problem, load, problem_names, sample_eval_set
-from handattn.fastscore import CountModel, _unique, choose_path
+from handattn.fastscore import MAX_LEADING, _unique, choose_path, leading_positions
+from handattn.tables import CountModel
 from handattn.tally import exact_sum, exact_sums
 from handattn.vocab import D_VOCAB
 
@@ -23,6 +24,13 @@ def classed(seed: int, problem: str, classes: int, **options) -> Weights:
     classes, as hand-written files have (token i takes row i mod classes)."""
     weights = random_weights(seed, problem, n_pos=None, **options)
     return dataclasses.replace(weights, W_E=weights.W_E[torch.arange(D_VOCAB) % classes])
+
+
+def first_rows(seed: int, n: int, d_model: int = 5) -> torch.Tensor:
+    """A W_P whose first n rows are random and the rest zero (conftest's d_model is 5)."""
+    W_P = torch.zeros(12, d_model, dtype=torch.float64)
+    W_P[:n] = torch.randn(n, d_model, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return W_P
 
 
 WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem)
@@ -38,6 +46,19 @@ WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem
         lambda p: random_weights(7, p, one_hot=True, widths=((4, 4),) * 3, n_pos=None),
     ),
     "dense, large scale": ("counts", lambda p: random_weights(8, p, n_pos=None, scale=300.0)),
+    "dense, some heads wide": (
+        "counts",
+        lambda p: random_weights(17, p, one_hot=True, widths=((2, 3), (1, 0), (0, 2)), n_pos=None, scale=150.0),
+    ),
+    "W_P at the first position": ("states", lambda p: dataclasses.replace(classed(14, p, 3), W_P=first_rows(14, 1))),
+    "W_P at the first four positions": (
+        "states",
+        lambda p: dataclasses.replace(classed(15, p, 2), W_P=first_rows(15, 4)),
+    ),
+    "dense, W_P at the first two positions": (
+        "counts",
+        lambda p: dataclasses.replace(random_weights(16, p, n_pos=None), W_P=first_rows(16, 2)),
+    ),
     "position embedding": ("positions", lambda p: random_weights(9, p, n_pos=5)),
     "dense, position embedding": ("positions", lambda p: random_weights(10, p, one_hot=True, n_pos=40, scale=-0.7)),
 }
@@ -88,20 +109,28 @@ def test_every_path_agrees_with_the_plain_path(name, kind, label):
     assert (auto.path, plain.path) == (expected_path, "plain")
     assert_agree(auto, plain)
     others = {"positions"} if expected_path == "positions" else {"counts", "positions"}  # forced paths that apply
-    for path in sorted(others - {expected_path}):
+    for path in sorted(others - {expected_path}):  # counts and positions apply to any weights that states does
         assert_agree(scorer(weights, path=path), plain)
 
 
 @pytest.mark.parametrize("name", problem_names())
-def test_reference_solutions_take_the_fast_path_and_agree(name):
+def test_reference_solutions_agree_and_group_their_states_unless_positions_matter(name):
     path = SOLUTIONS / f"{name}.toml"
     if not path.exists():
         pytest.skip(f"no reference solution for {name}")
-    scorer = Scorer(sample_eval_set(get_problem(name), 300))
-    weights = load(path)
+    eval_set = sample_eval_set(get_problem(name), 300)
+    scorer, weights = Scorer(eval_set), load(path)
     fast, plain = scorer(weights), scorer(weights, path="plain")
-    assert fast.path == ("states" if weights.W_P is None else "positions")  # problem3 and problem4 use W_P
+    # hand-written: a few classes, so never per position; W_P only at the first positions keeps the states
+    assert fast.path == ("states" if leading_positions(weights, eval_set) <= MAX_LEADING else "positions")
     assert_agree(fast, plain)
+
+
+def test_a_first_position_feature_keeps_the_states_path():
+    # problem3's worked answer marks position 1 with W_P (the course's third worked example)
+    eval_set = sample_eval_set(get_problem("problem3"), 50)
+    weights = load(SOLUTIONS / "problem3.toml")
+    assert leading_positions(weights, eval_set) == 1 and choose_path(weights, eval_set) == "states"
 
 
 def test_problem2_solution_has_three_query_and_two_key_classes():
@@ -138,8 +167,9 @@ def test_states_that_need_more_than_62_bits_go_per_position():
 # -- exact to the last bit ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("label", ["features", "dense one-hot, three heads", "position embedding"])
+@pytest.mark.parametrize("label", list(WEIGHTS))
 def test_scores_are_identical_on_any_number_of_threads(label):
+    # MKL's dgemm shares out rows by thread count unless they come in fours: every path pads its products
     scorer, weights = scorer_for("problem2", "sampled"), WEIGHTS[label][1]("problem2")
     before = torch.get_num_threads()
     try:

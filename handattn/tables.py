@@ -1,0 +1,165 @@
+"""The layer as tables, for the fast scoring paths (`handattn.fastscore`).
+
+- `CountModel`: when W_P reaches no predicted position (or only the first few), a position's
+  output depends only on its own kind and on how many keys of each kind its prefix holds. The
+  layer becomes tables over token classes, and `GroupedLayer` evaluates it for many positions of
+  one query class with two matrix products.
+- `PositionModel`: a layer with a position embedding, as token and position tables.
+
+Same bits on any thread count: MKL's dgemm gives the same result whatever the number of threads
+when the product's rows come in multiples of 4 (its AVX2 kernels take 4 rows at a time and share
+out a remainder by thread count), so every product here has a multiple of ROWS rows, padded with
+zero rows where needed; `tests/test_fastscore.py` checks the scores on 1, 2 and 3 threads.
+
+Shapes: V = 28, X kinds, Q query classes, K key classes, C key columns (classes or kinds),
+S positions evaluated at once, D Σ d_value.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from handattn.vocab import D_VOCAB
+from handattn.weights import Weights
+
+EXP_TABLE_RANGE = 600.0  # a row of attention scores spanning ≤ 600 nats: e^-600 is a normal float64
+ROWS = 8  # products have a multiple of this many rows (see the module docstring)
+
+
+def pad_rows(m: torch.Tensor) -> torch.Tensor:
+    """m [r, …] with zero rows added up to a multiple of ROWS."""
+    extra = -len(m) % ROWS
+    return torch.cat([m, m.new_zeros(extra, *m.shape[1:])]) if extra else m
+
+
+def kinds(tokens: torch.Tensor, leading: int) -> torch.Tensor:
+    """tokens [n, P] from position 0 → [n, P] int64 kind: token + V · min(position, leading)."""
+    return tokens + D_VOCAB * torch.arange(tokens.shape[1]).clamp(max=leading)
+
+
+class CountModel:
+    """A layer as tables over kinds, when W_P reaches only the `leading` first positions (often none).
+
+    Kind x is token x, or token x % V at position x // V when that is one of the `leading` first.
+    Its residual is W_E[x] (+ W_P at those positions); a query class is a distinct residual, a key
+    class a set of kinds with the same k and v rows in every head. At a position of query class a
+    whose prefix holds n_c keys of class c, head h gives
+        z = Σ_c n_c e_c v_c / Σ_c n_c e_c,   e_c = exp(scale · q_a · k_c − m)
+    the softmax over the prefix with equal keys gathered; m is the largest present score, or the
+    largest of the row when the row spans ≤ EXP_TABLE_RANGE nats (a "narrow" head: then e comes
+    from a table, no present term can underflow, and the common factor cancels).
+    """
+
+    def __init__(self, weights: Weights, leading: int = 0):
+        rows = [weights.W_E + weights.W_P[i] for i in range(leading)] + [weights.W_E]  # as the model adds them
+        self.leading = leading
+        self.residual, self.query_class = torch.unique(torch.cat(rows), dim=0, return_inverse=True)  # [Q, d], [X]
+        parts = [self.residual @ m for h in weights.heads for m in (h.W_K, h.W_V)]
+        kv = torch.cat(parts, dim=-1) if parts else torch.zeros(len(self.residual), 1, dtype=torch.float64)
+        kv_rows, key_of_query = torch.unique(kv, dim=0, return_inverse=True)  # [K, Σ (d_head + d_value)], [Q]
+        self.key_class = key_of_query[self.query_class]  # [X]
+        self.n_query, self.n_key = len(self.residual), len(kv_rows)
+        self.heads = []  # per head: scores [Q, K], exp table [Q, K] or None, [v | 1] [K, d_value + 1]
+        at = 0
+        for h in weights.heads:
+            k, v = kv_rows[:, at : at + h.d_head], kv_rows[:, at + h.d_head : at + h.d_head + h.d_value]
+            at += h.d_head + h.d_value
+            scores = weights.scale * ((self.residual @ h.W_Q) @ k.T)  # [Q, K]
+            top = scores.max(-1, keepdim=True).values  # [Q, 1]
+            narrow = bool((top - scores).max() <= EXP_TABLE_RANGE)
+            ones = torch.ones(len(v), 1, dtype=torch.float64)  # the last output column is Σ_c e_c
+            self.heads.append((scores, (scores - top).exp() if narrow else None, torch.cat([v, ones], 1)))
+        d_model = weights.d_model
+        self.direct = self.residual @ weights.W_U[:d_model] + weights.b_U  # [Q, V] the direct path's logits
+        self.W_U_heads = weights.W_U[d_model:]  # [D, V]
+
+    def kinds(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [n, P] from position 0 → [n, P] kind of each position."""
+        return kinds(tokens, self.leading)
+
+    def grouped(self, columns: torch.Tensor) -> GroupedLayer:
+        """The layer over key columns of the given key classes [C] (e.g. every class, or every kind)."""
+        return GroupedLayer(self, columns)
+
+
+class GroupedLayer:
+    """A CountModel evaluated for S positions of one query class a at once, from their counts over
+    C key columns: the narrow heads' numerators Σ n e v and denominators Σ n e are one product
+    W[a] [D + H, C] @ counts [C, S], the logits a second one. Positions run along the columns,
+    so every step works along whole rows."""
+
+    def __init__(self, model: CountModel, columns: torch.Tensor):
+        self.columns = columns
+        narrow, wide, at = [], [], 0  # (scores, table, values of the columns, first row of W_U's head part)
+        for scores, table, values in model.heads:
+            head = (scores[:, columns], None if table is None else table[:, columns], values[columns], at)
+            (narrow if table is not None else wide).append(head)
+            at += values.shape[1] - 1
+        self.wide = wide
+        self.n_narrow = sum(values.shape[1] - 1 for _, _, values, _ in narrow)  # D over the narrow heads
+        value_rows = [first + i for _, _, values, first in narrow + wide for i in range(values.shape[1] - 1)]
+        self.U_T = pad_rows(model.W_U_heads[value_rows].T.contiguous())  # [V → 32, D] narrow heads first
+        self.direct_T = pad_rows(model.direct.T.contiguous())  # [V → 32, Q]
+        self.W = None
+        if narrow:  # W[a]: each narrow head's e(a, column) · v of the column, then each one's e(a, column)
+            numerators = [values[:, :-1].T[None] * table[:, None] for _, table, values, _ in narrow]  # [Q, d, C]
+            denominators = [values[:, -1:].T[None] * table[:, None] for _, table, values, _ in narrow]  # [Q, 1, C]
+            W = torch.cat(numerators + denominators, dim=1)  # [Q, D + H, C]
+            self.W = torch.stack([pad_rows(w) for w in W])  # [Q, D + H → ×8, C]
+            sizes = torch.tensor([values.shape[1] - 1 for _, _, values, _ in narrow])
+            self.head_of = self.n_narrow + torch.arange(len(narrow)).repeat_interleave(sizes)  # [D] its denominator
+
+    def logits_T(self, a: int, counts_T: torch.Tensor) -> torch.Tensor:
+        """query class a, counts_T [C, S] float64 keys of each column so far → [V, S] logits."""
+        z = []
+        if self.W is not None:
+            weighted = self.W[a] @ counts_T  # [D + H → ×8, S]
+            z.append(weighted[: self.n_narrow] / weighted.index_select(0, self.head_of))  # [D, S]
+        for scores, _, values, _ in self.wide:  # exponentiate against the largest present key
+            s = scores[a][:, None].masked_fill(counts_T == 0, float("-inf"))  # [C, S]
+            e = (s - s.amax(0)).exp_() * counts_T  # [C, S]
+            weighted = pad_rows(values.T.contiguous()) @ e  # [d_value + 1 → ×8, S]
+            d_value = values.shape[1] - 1
+            z.append(weighted[:d_value] / weighted[d_value])  # [d_value, S]
+        S = counts_T.shape[1]
+        direct = self.direct_T[:, a : a + 1].expand(-1, S)  # [V → 32, S]
+        logits = torch.addmm(direct, self.U_T, torch.cat(z)) if z else direct.clone()  # [V → 32, S]
+        return logits[:D_VOCAB]
+
+
+class PositionModel:
+    """A layer with a position embedding, as token and position tables: the residual is
+    W_E[x] + W_P[i], so r M = (W_E M)[x] + (W_P M)[i] for every matrix M applied to it."""
+
+    def __init__(self, weights: Weights, P: int):
+        W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
+        if weights.W_P is not None:
+            n = min(P, len(weights.W_P))
+            W_P[:n] = weights.W_P[:n]
+        d_model, at = weights.d_model, weights.d_model
+
+        def tables(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return weights.W_E @ M, W_P @ M  # [V, ·], [P, ·]
+
+        token_logits, position_logits = tables(weights.W_U[:d_model])
+        self.direct = (token_logits + weights.b_U, position_logits)  # the direct path's logits
+        self.heads = []  # per head: q, k and v tables, the head's rows of W_U [d_value, V]
+        for h in weights.heads:
+            self.heads.append((tables(h.W_Q), tables(h.W_K), tables(h.W_V), weights.W_U[at : at + h.d_value]))
+            at += h.d_value
+        self.causal = torch.full((P, P), float("-inf"), dtype=torch.float64).triu(1)  # [P, P] 0 where key ≤ query
+        self.scale = weights.scale
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [n, P] → [n, P, V] logits at every position."""
+        flat = tokens.flatten()
+
+        def rows(table: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:  # [n, P, ·]
+            return table[0].index_select(0, flat).view(*tokens.shape, -1) + table[1]
+
+        logits = rows(self.direct)  # [n, P, V]
+        for q_table, k_table, v_table, W_U_head in self.heads:
+            q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
+            scores = self.causal + self.scale * (q @ k.transpose(1, 2))  # [n, P, P]
+            logits = logits + (scores.softmax(dim=-1) @ rows(v_table)) @ W_U_head  # [n, P, V]
+        return logits
