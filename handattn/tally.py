@@ -123,4 +123,4 @@ def _to_float(total: int, low: int) -> float:
     try:
         return float(total << low) if low >= 0 else total / (1 << -low)
     except OverflowError:
-        return math.copysign(math.inf, total)
+        return math.inf if total > 0 else -math.inf

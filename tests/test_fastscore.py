@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import random_weights
 
-from handattn import Scorer, Weights, eval_set_from_texts, get_problem, load, problem_names, sample_eval_set
+from handattn import Scorer, Weights, eval_set_from_texts, fastscore, get_problem, load, problem_names, sample_eval_set
 from handattn.fastscore import MAX_LEADING, _unique, choose_path, leading_positions
 from handattn.tables import CountModel
-from handattn.tally import exact_sum, exact_sums
+from handattn.tally import exact_sum, exact_sums, exact_totals
 from handattn.vocab import D_VOCAB
 
 SOLUTIONS = Path(__file__).parent.parent / "solutions"
@@ -219,6 +219,41 @@ def test_exact_sum_is_the_correctly_rounded_sum_of_every_copy():
     columns = torch.stack([values, values.flip(0) * 3], dim=1)  # [300, 2]: every column at once
     assert exact_sums(columns, counts) == [exact_sum(values, counts), exact_sum(values.flip(0) * 3, counts)]
     assert exact_sum(torch.tensor([math.inf, 1.0], dtype=torch.float64), torch.tensor([2, 3])) == math.inf
+
+
+def test_exact_totals_round_each_label_and_the_whole_once():
+    g = torch.Generator().manual_seed(2)
+    values = torch.randn(500, generator=g, dtype=torch.float64) * torch.logspace(-300, 250, 500, dtype=torch.float64)
+    values[::11] = 0.0
+    values[::13] = 5e-324  # subnormals
+    label = torch.randint(0, 4, (500,), generator=g)
+    for count in (None, torch.randint(0, 1 << 41, (500,), generator=g)):
+        copies = [1] * 500 if count is None else count.tolist()
+        terms = [Fraction(v) * c for v, c in zip(values.tolist(), copies, strict=True)]
+        per, total = exact_totals(values, count, label, 5)
+        for i in range(5):
+            assert per[i] == float(
+                sum((t for t, lab in zip(terms, label.tolist(), strict=True) if lab == i), Fraction(0))
+            )
+        assert per[4] == 0.0 and total == float(sum(terms, Fraction(0)))
+
+
+def test_the_counts_path_keeps_its_blocks_and_gives_the_same_bits(monkeypatch):
+    # several blocks, only the first kept: kept, rebuilt and never-kept blocks must give the same score
+    monkeypatch.setattr(fastscore, "KIND_BLOCK", 40)
+    eval_set = eval_sets("problem2")["ragged"]
+    weights = WEIGHTS["dense one-hot, three heads"][1]("problem2")
+    scorer = Scorer(eval_set)
+    one = fastscore.KindBlock.build(eval_set, scorer.targets, slice(0, 40 // 11), 0)  # the first block: 3 texts
+    monkeypatch.setattr(fastscore, "CACHE_BYTES", one.nbytes)
+    results = [scorer(weights), scorer(weights)]
+    monkeypatch.setattr(fastscore, "CACHE_BYTES", 0)
+    results.append(Scorer(eval_set)(weights))
+    assert len(scorer.fast._blocks[0]) == 1 < len(eval_set.tokens) // 3
+    for other in results[1:]:
+        assert other.to_dict() == results[0].to_dict() and torch.equal(other.per_position, results[0].per_position)
+    assert results[0].path == "counts"
+    assert_agree(results[0], scorer(weights, path="plain"))
 
 
 def test_unique_by_counting_equals_torch_unique():
