@@ -22,6 +22,7 @@ import functools
 import math
 import numbers
 import random
+from array import array
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import ClassVar
@@ -58,8 +59,10 @@ values = ["out"]    # value dimensions: W_V writes here, W_U reads them as rows
 def uniforms(seed: int, n_texts: int, length: int) -> torch.Tensor:
     """[N, T] float64 uniforms in [0, 1): the specified random stream for a seed."""
     rng = random.Random(seed)
-    flat = [rng.random() for _ in range(n_texts * length)]
-    return torch.tensor(flat, dtype=torch.float64).reshape(n_texts, length)
+    flat = array("d", (rng.random() for _ in range(n_texts * length)))  # 8 bytes each, not a list of floats
+    if not flat:
+        return torch.zeros(n_texts, length, dtype=torch.float64)
+    return torch.frombuffer(flat, dtype=torch.float64).clone().reshape(n_texts, length)
 
 
 def draw(numerators: torch.Tensor, denominator: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
