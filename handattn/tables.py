@@ -129,7 +129,11 @@ class GroupedLayer:
 
 class PositionModel:
     """A layer with a position embedding, as token and position tables: the residual is
-    W_E[x] + W_P[i], so r M = (W_E M)[x] + (W_P M)[i] for every matrix M applied to it."""
+    W_E[x] + W_P[i], so r M = (W_E M)[x] + (W_P M)[i] for every matrix M applied to it.
+
+    A head whose queries and keys read only position features (W_E W_Q and W_E W_K have equal
+    rows, e.g. problem4's "attend to the previous position") has the same pattern in every text:
+    it is computed once, and only its values are per text."""
 
     def __init__(self, weights: Weights, P: int):
         W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
@@ -143,12 +147,17 @@ class PositionModel:
 
         token_logits, position_logits = tables(weights.W_U[:d_model])
         self.direct = (token_logits + weights.b_U, position_logits)  # the direct path's logits
-        self.heads = []  # per head: q, k and v tables, the head's rows of W_U [d_value, V]
-        for h in weights.heads:
-            self.heads.append((tables(h.W_Q), tables(h.W_K), tables(h.W_V), weights.W_U[at : at + h.d_value]))
-            at += h.d_value
         self.causal = torch.full((P, P), float("-inf"), dtype=torch.float64).triu(1)  # [P, P] 0 where key ≤ query
         self.scale = weights.scale
+        self.heads = []  # per head: q and k tables or its fixed pattern [P, P], v table, its rows of W_U [d_value, V]
+        for h in weights.heads:
+            q, k, v, W_U_head = tables(h.W_Q), tables(h.W_K), tables(h.W_V), weights.W_U[at : at + h.d_value]
+            at += h.d_value
+            if bool((q[0] == q[0][:1]).all() and (k[0] == k[0][:1]).all()):  # no token changes q or k
+                scores = self.causal + self.scale * ((q[0][:1] + q[1]) @ (k[0][:1] + k[1]).T)  # [P, P]
+                self.heads.append((None, scores.softmax(dim=-1), v, W_U_head))
+            else:
+                self.heads.append(((q, k), None, v, W_U_head))
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [n, P] → [n, P, V] logits at every position."""
@@ -158,8 +167,9 @@ class PositionModel:
             return table[0].index_select(0, flat).view(*tokens.shape, -1) + table[1]
 
         logits = rows(self.direct)  # [n, P, V]
-        for q_table, k_table, v_table, W_U_head in self.heads:
-            q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
-            scores = self.causal + self.scale * (q @ k.transpose(1, 2))  # [n, P, P]
-            logits = logits + (scores.softmax(dim=-1) @ rows(v_table)) @ W_U_head  # [n, P, V]
+        for qk, pattern, v_table, W_U_head in self.heads:
+            if pattern is None:
+                q, k = rows(qk[0]), rows(qk[1])  # [n, P, d_head]
+                pattern = (self.causal + self.scale * (q @ k.transpose(1, 2))).softmax(dim=-1)  # [n, P, P]
+            logits = logits + (pattern @ rows(v_table)) @ W_U_head  # [n, P, V]
         return logits

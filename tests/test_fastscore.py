@@ -12,7 +12,7 @@ from conftest import random_weights
 
 from handattn import Scorer, Weights, eval_set_from_texts, fastscore, get_problem, load, problem_names, sample_eval_set
 from handattn.fastscore import MAX_LEADING, _unique, choose_path, leading_positions
-from handattn.tables import CountModel
+from handattn.tables import CountModel, PositionModel
 from handattn.tally import exact_sum, exact_sums, exact_totals
 from handattn.vocab import D_VOCAB
 
@@ -31,6 +31,19 @@ def first_rows(seed: int, n: int, d_model: int = 5) -> torch.Tensor:
     W_P = torch.zeros(12, d_model, dtype=torch.float64)
     W_P[:n] = torch.randn(n, d_model, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return W_P
+
+
+def position_only(seed: int, problem: str) -> Weights:
+    """Head 0's queries and keys read only feature 4, which only W_P writes: its pattern is the same
+    in every text (as problem4's previous-position head); head 1 reads tokens as usual."""
+    weights = random_weights(seed, problem, n_pos=12, scale=1.3)
+    W_E = weights.W_E.clone()
+    W_E[:, 4] = 0.0
+    head = weights.heads[0]
+    keep = torch.zeros(5, 1, dtype=torch.float64)
+    keep[4] = 1.0
+    head = dataclasses.replace(head, W_Q=head.W_Q * keep, W_K=head.W_K * keep)
+    return dataclasses.replace(weights, W_E=W_E, heads=[head, *weights.heads[1:]])
 
 
 WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem)
@@ -60,6 +73,7 @@ WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem
         lambda p: dataclasses.replace(random_weights(16, p, n_pos=None), W_P=first_rows(16, 2)),
     ),
     "position embedding": ("positions", lambda p: random_weights(9, p, n_pos=5)),
+    "a head that attends by position only": ("positions", lambda p: position_only(18, p)),
     "dense, position embedding": ("positions", lambda p: random_weights(10, p, one_hot=True, n_pos=40, scale=-0.7)),
 }
 
@@ -131,6 +145,13 @@ def test_a_first_position_feature_keeps_the_states_path():
     eval_set = sample_eval_set(get_problem("problem3"), 50)
     weights = load(SOLUTIONS / "problem3.toml")
     assert leading_positions(weights, eval_set) == 1 and choose_path(weights, eval_set) == "states"
+
+
+def test_a_head_that_reads_only_positions_has_one_pattern_for_every_text():
+    mixed = PositionModel(position_only(18, "problem2"), 16)
+    assert [pattern is not None for _, pattern, _, _ in mixed.heads] == [True, False]
+    ((_, pattern, _, _),) = PositionModel(load(SOLUTIONS / "problem4.toml"), 32).heads
+    assert pattern.shape == (32, 32) and bool((pattern.diagonal(-1)[1:] > 0.99).all())  # the previous position
 
 
 def test_problem2_solution_has_three_query_and_two_key_classes():
