@@ -270,8 +270,12 @@ def _positions_tally(model: PositionModel, eval_set: EvalSet, targets: Targets) 
         for i in range(0, N, step):
             real, rows = mask[i : i + step], row_index[i : i + step]
             logits = model.logits(tokens[i : i + step])[:, :P]  # [n, P, V]
-            kl, hit = targets.kl_and_hits(rows[real], logits[real])
-            per_position[i : i + step][real] = kl
+            if real.all():  # texts of equal length: no padding to drop
+                kl, hit = targets.kl_and_hits(rows.flatten(), logits.reshape(-1, D_VOCAB))
+                per_position[i : i + step] = kl.view(rows.shape)
+            else:
+                kl, hit = targets.kl_and_hits(rows[real], logits[real])
+                per_position[i : i + step][real] = kl
             kls.append(kl)
             hits.append(hit)
     return Tally(per_position, torch.cat(kls), torch.cat(hits), None, row_index[mask])

@@ -133,7 +133,7 @@ class PositionModel:
 
     A head whose queries and keys read only position features (W_E W_Q and W_E W_K have equal
     rows, e.g. problem4's "attend to the previous position") has the same pattern in every text:
-    it is computed once, and only its values are per text."""
+    it is computed once, and the head adds pattern @ (v W_U) for all texts in one product."""
 
     def __init__(self, weights: Weights, P: int):
         W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
@@ -149,15 +149,16 @@ class PositionModel:
         self.direct = (token_logits + weights.b_U, position_logits)  # the direct path's logits
         self.causal = torch.full((P, P), float("-inf"), dtype=torch.float64).triu(1)  # [P, P] 0 where key ≤ query
         self.scale = weights.scale
-        self.heads = []  # per head: q and k tables or its fixed pattern [P, P], v table, its rows of W_U [d_value, V]
+        self.heads = []  # per head: q and k tables, v table, the head's rows of W_U [d_value, V]
+        self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its values' logits tables (v W_U)
         for h in weights.heads:
-            q, k, v, W_U_head = tables(h.W_Q), tables(h.W_K), tables(h.W_V), weights.W_U[at : at + h.d_value]
+            q, k, W_U_head = tables(h.W_Q), tables(h.W_K), weights.W_U[at : at + h.d_value]
             at += h.d_value
             if bool((q[0] == q[0][:1]).all() and (k[0] == k[0][:1]).all()):  # no token changes q or k
                 scores = self.causal + self.scale * ((q[0][:1] + q[1]) @ (k[0][:1] + k[1]).T)  # [P, P]
-                self.heads.append((None, scores.softmax(dim=-1), v, W_U_head))
+                self.fixed.append((scores.softmax(dim=-1), tables(h.W_V @ W_U_head)))
             else:
-                self.heads.append(((q, k), None, v, W_U_head))
+                self.heads.append((q, k, tables(h.W_V), W_U_head))
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [n, P] → [n, P, V] logits at every position."""
@@ -167,9 +168,12 @@ class PositionModel:
             return table[0].index_select(0, flat).view(*tokens.shape, -1) + table[1]
 
         logits = rows(self.direct)  # [n, P, V]
-        for qk, pattern, v_table, W_U_head in self.heads:
-            if pattern is None:
-                q, k = rows(qk[0]), rows(qk[1])  # [n, P, d_head]
-                pattern = (self.causal + self.scale * (q @ k.transpose(1, 2))).softmax(dim=-1)  # [n, P, P]
+        for q_table, k_table, v_table, W_U_head in self.heads:
+            q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
+            pattern = (self.causal + self.scale * (q @ k.transpose(1, 2))).softmax(dim=-1)  # [n, P, P]
             logits = logits + (pattern @ rows(v_table)) @ W_U_head  # [n, P, V]
+        for pattern, value_logits in self.fixed:  # Σ_j pattern[t, j] (v W_U)[j], every text at once
+            n, P = tokens.shape
+            by_position = rows(value_logits).transpose(0, 1).reshape(P, n * D_VOCAB)  # [P, n · V]
+            logits = logits + (pattern @ by_position).view(P, n, D_VOCAB).transpose(0, 1)  # [n, P, V]
         return logits

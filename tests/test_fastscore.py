@@ -149,9 +149,11 @@ def test_a_first_position_feature_keeps_the_states_path():
 
 def test_a_head_that_reads_only_positions_has_one_pattern_for_every_text():
     mixed = PositionModel(position_only(18, "problem2"), 16)
-    assert [pattern is not None for _, pattern, _, _ in mixed.heads] == [True, False]
-    ((_, pattern, _, _),) = PositionModel(load(SOLUTIONS / "problem4.toml"), 32).heads
-    assert pattern.shape == (32, 32) and bool((pattern.diagonal(-1)[1:] > 0.99).all())  # the previous position
+    assert (len(mixed.fixed), len(mixed.heads)) == (1, 1)
+    previous = PositionModel(load(SOLUTIONS / "problem4.toml"), 32)
+    ((pattern, _),) = previous.fixed
+    assert not previous.heads and pattern.shape == (32, 32)
+    assert bool((pattern.diagonal(-1)[1:] > 0.99).all())  # attends to the previous position
 
 
 def test_problem2_solution_has_three_query_and_two_key_classes():
