@@ -32,7 +32,7 @@ import torch
 
 from handattn.evalset import EvalSet
 from handattn.tables import ROWS, CountModel, PositionModel, kinds
-from handattn.tally import Tally, Targets, kl_and_hits_by_column
+from handattn.tally import Tally, Targets, kl_and_hits
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -144,12 +144,8 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
             here = order[start : start + size]
             start += size
             rows = row[here]
-            kl[here], hit[here] = kl_and_hits_by_column(
-                layer.logits_T(a, counts[:, here]),
-                targets.p.index_select(0, rows).T,
-                targets.neg_entropy[rows],
-                targets.mass[rows],
-                targets.best[rows],
+            kl[here], hit[here] = kl_and_hits(
+                layer.logits_T(a, counts[:, here]), targets.p[rows].T, targets.log_p[rows].T, targets.best[rows], dim=0
             )
     if every:
         per_position = kl[inverse].view(N, P)
@@ -190,20 +186,19 @@ def _unique(keys: torch.Tensor, space: int) -> tuple[torch.Tensor, torch.Tensor,
 class KindBlock:
     """The weight-free half of the counts path for some texts: their real positions sorted by kind
     (stable), how many there are of each kind, and per position, in that order, the keys of each
-    kind so far and its target as a column."""
+    kind so far and its target as a column (positions along the columns, as GroupedLayer's logits)."""
 
     position: torch.Tensor  # [S] int64 index into the set's N · P positions
     sizes: list[int]  # [X] positions of each kind
     counts: torch.Tensor  # [S, X] float64 keys of each kind up to and including the position
     p_T: torch.Tensor  # [V, S] the exact next-token distribution
-    neg_entropy: torch.Tensor  # [S] Σ p log p
-    mass: torch.Tensor  # [S] Σ p (1 up to rounding)
+    log_p_T: torch.Tensor  # [V, S] its log, 0 where p = 0
     best: torch.Tensor  # [S] probability of a most-likely token
     row: torch.Tensor  # [S] target row
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.position, self.counts, self.p_T, self.neg_entropy, self.mass, self.best, self.row)
+        tensors = (self.position, self.counts, self.p_T, self.log_p_T, self.best, self.row)
         return sum(t.element_size() * t.nelement() for t in tensors)
 
     @staticmethod
@@ -220,8 +215,7 @@ class KindBlock:
             sizes=torch.bincount(kind[order], minlength=X).tolist(),
             counts=counts.view(-1, X).index_select(0, order),
             p_T=targets.p.index_select(0, row).T.contiguous(),
-            neg_entropy=targets.neg_entropy[row],
-            mass=targets.mass[row],
+            log_p_T=targets.log_p.index_select(0, row).T.contiguous(),
             best=targets.best[row],
             row=row,
         )
@@ -239,9 +233,7 @@ def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: Eval
                     here = slice(start, start + size)
                     start += size
                     logits_T = layer.logits_T(int(model.query_class[x]), block.counts[here].T)  # [V, S]
-                    kl, hit = kl_and_hits_by_column(
-                        logits_T, block.p_T[:, here], block.neg_entropy[here], block.mass[here], block.best[here]
-                    )
+                    kl, hit = kl_and_hits(logits_T, block.p_T[:, here], block.log_p_T[:, here], block.best[here], dim=0)
                     kls.append(kl)
                     hits.append(hit)
             rows.append(block.row)

@@ -170,7 +170,8 @@ class PositionModel:
         logits = rows(self.direct)  # [n, P, V]
         for q_table, k_table, v_table, W_U_head in self.heads:
             q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
-            pattern = (self.causal + self.scale * (q @ k.transpose(1, 2))).softmax(dim=-1)  # [n, P, P]
+            scores = torch.baddbmm(self.causal.expand(len(q), -1, -1), q, k.transpose(1, 2), alpha=self.scale)
+            pattern = scores.softmax(dim=-1)  # [n, P, P]: causal + scale · q kᵀ, then softmax
             logits = logits + (pattern @ rows(v_table)) @ W_U_head  # [n, P, V]
         for pattern, value_logits in self.fixed:  # Σ_j pattern[t, j] (v W_U)[j], every text at once
             n, P = tokens.shape

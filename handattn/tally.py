@@ -35,36 +35,29 @@ class Targets:
         self.p = eval_set.target_rows  # [R, V]
         self.log_p = torch.where(self.p > 0, self.p, 1.0).log()  # [R, V], 0 where p = 0
         self.best = self.p.max(-1).values  # [R] probability of a most-likely token
-        self.neg_entropy = (self.p * self.log_p).sum(-1)  # [R] Σ p log p
-        self.mass = self.p.sum(-1)  # [R] Σ p: 1 up to rounding
 
     def kl_and_hits(self, rows: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """rows [G] (target rows), logits [G, V] → KL(p ‖ softmax(logits)) [G] clamped at 0, hits [G]:
-        whether the model's argmax (the first token of largest logit) is a most-likely true token.
-
-        Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
-        """
-        p = self.p.index_select(0, rows)  # [G, V]
-        log_q = logits.log_softmax(-1)  # [G, V]
-        kl = (p * (self.log_p.index_select(0, rows) - log_q)).sum(-1).clamp(min=0.0)  # rounding can dip to -1e-17
-        hit = p.gather(-1, logits.argmax(-1, keepdim=True))[:, 0] == self.best.index_select(0, rows)
-        return kl, hit
+        """rows [G] (target rows), logits [G, V] (overwritten) → KL(p ‖ softmax(logits)) [G], hits [G]."""
+        return kl_and_hits(logits, self.p[rows], self.log_p[rows], self.best[rows], dim=-1)
 
 
-def kl_and_hits_by_column(
-    logits_T: torch.Tensor, p_T: torch.Tensor, neg_entropy: torch.Tensor, mass: torch.Tensor, best: torch.Tensor
+def kl_and_hits(
+    logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor, best: torch.Tensor, dim: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Targets.kl_and_hits with positions along the columns: logits_T [V, S] (overwritten) and the
-    targets' p_T [V, S], Σ p log p [S], Σ p [S] and best [S] → KL [S] clamped at 0, hits [S].
+    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit, along
+    `dim` of logits, p and log_p (rows: dim=-1 of [G, V]; columns: dim=0 of [V, S]); logits is
+    overwritten. The hit: the model's argmax (the first token of largest logit) is a most-likely
+    true token (p = best there).
 
-    KL = Σ p log p − Σ p log q with log q = (logit − top) − lse, so Σ p log q = Σ p (logit − top) − lse Σ p.
+    KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
+    where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
+    rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
     """
-    top, first = logits_T.max(0)  # [S], [S]: the first of equal largest, as argmax
-    shifted = logits_T.sub_(top)  # [V, S] ≤ 0
-    cross = torch.linalg.vecdot(p_T, shifted, dim=0)  # [S] Σ p (logit − top)
-    lse = shifted.exp_().sum(0).log_()  # [S]
-    kl = (neg_entropy - cross + lse * mass).clamp_(min=0.0)  # rounding can dip to -1e-17
-    hit = p_T.gather(0, first[None])[0] == best
+    top, first = logits.max(dim, keepdim=True)  # max gives the first of equal largest, as argmax
+    shifted = logits.sub_(top)  # ≤ 0
+    log_q = shifted.sub_(shifted.exp().sum(dim, keepdim=True).log_())
+    kl = torch.linalg.vecdot(p, log_p - log_q, dim=dim).clamp_(min=0.0)
+    hit = p.gather(dim, first).squeeze(dim) == best
     return kl, hit
 
 

@@ -96,7 +96,7 @@ def test_per_position_numbers_are_the_models_and_the_exact_rules():
     scored = score(weights, eval_set_from_texts(get_problem("problem1"), [text]))
     assert math.isclose(view.kl, scored.kl, rel_tol=1e-12)  # the same mean KL check would report
     for p, kl in zip(view.positions, scored.per_position[0].tolist(), strict=False):
-        assert math.isclose(p.kl, kl, rel_tol=1e-12, abs_tol=1e-14)  # a KL near 0 is rounding noise (fastscore tests)
+        assert math.isclose(p.kl, kl, rel_tol=1e-12, abs_tol=1e-18)
     assert view.positions[2].token == "c" and view.positions[2].next == "a"
     assert view.positions[0].true[0].text() == "5 vowels × 0.2"  # after "b": c/(5t) = 1/5 on each vowel
 
