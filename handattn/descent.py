@@ -35,6 +35,7 @@ import torch
 from handattn.errors import SolveError
 from handattn.evalset import DEFAULT_SEED, EvalSet, sample_eval_set
 from handattn.model import AttentionModel
+from handattn.objective import Objective
 from handattn.problems import Problem, get_problem
 from handattn.rounding import round_entries
 from handattn.score import Scorer
@@ -122,7 +123,7 @@ def fit(
     shape = _check_options(problem, heads, d_head, d_value, init, seed, restarts, max_steps, train_seed)
     restarts = 1 if init is not None else DEFAULT_RESTARTS if restarts is None else restarts
     train_set = sample_eval_set(problem, train_texts, problem.length, train_seed)
-    objective = _Objective(train_set)
+    objective = Objective(train_set)
     search = _Search(objective, target_kl, max_steps, max_seconds, restarts, progress)
     try:
         for i in range(restarts):
@@ -221,21 +222,6 @@ def _without_unused_features(weights: Weights, train_set: EvalSet) -> Weights:
     n_values = len(weights.W_U) - len(unused)
     W_U = weights.W_U.masked_fill(torch.cat([unused, unused.new_zeros(n_values)])[:, None], 0.0)
     return replace(weights, heads=heads, W_U=W_U)
-
-
-class _Objective:
-    """Mean KL over the training set's predicted positions, differentiable in the model."""
-
-    def __init__(self, eval_set: EvalSet):
-        mask = eval_set.mask  # [N, P]
-        p = eval_set.dense_target() * mask[..., None]  # [N, P, V], padding rows 0
-        self.tokens, self.p, self.n = eval_set.tokens, p, int(mask.sum())
-        plogp = torch.where(p > 0, p * torch.where(p > 0, p, 1.0).log(), 0.0)  # [N, P, V]
-        self.neg_entropy = math.fsum(plogp.sum(-1).flatten().tolist()) / self.n  # mean Σ p log p
-
-    def __call__(self, model: AttentionModel) -> torch.Tensor:
-        log_q = model(self.tokens).log_probs[:, :-1]  # [N, P, V]
-        return self.neg_entropy - (self.p * log_q).sum() / self.n  # KL = Σ p log p − Σ p log q
 
 
 class _Stop(Exception):
