@@ -42,13 +42,18 @@ class Objective:
         self.p_texts = p
         plogp = torch.where(p > 0, p * torch.where(p > 0, p, 1.0).log(), 0.0)  # [N, P, V]
         self.neg_entropy = math.fsum(plogp.sum(-1).flatten().tolist()) / self.n  # mean Σ p log p
-        self.x = eval_set.tokens[:, :-1][real]  # [M] token at each predicted position
-        self.row = eval_set.row_index[real]  # [M] its target row
+        x = eval_set.tokens[:, :-1][real]  # [M] token at each predicted position
+        order = torch.argsort(x, stable=True)  # positions grouped by their token
+        self.x = x[order]  # [M]
+        self.row = eval_set.row_index[real][order]  # [M] target row of each position
         self.target_rows = eval_set.target_rows  # [R, V]
-        self.p_by_token = torch.zeros(D_VOCAB, D_VOCAB, dtype=torch.float64).index_add_(0, self.x, p[real])  # [V, V]
-        counts = torch.nn.functional.one_hot(eval_set.tokens, D_VOCAB).cumsum(1)[:, :-1][real]  # [M, V]
+        self.p_by_token = torch.zeros(D_VOCAB, D_VOCAB, dtype=torch.float64).index_add_(0, x, p[real])  # [V, V] Σ p
+        counts = torch.nn.functional.one_hot(eval_set.tokens, D_VOCAB).cumsum(1)[:, :-1][real][order]  # [M, V]
         self.seen = counts.any(0)  # [V] tokens that occur as keys
-        self.counts = counts[:, self.seen].double()  # [M, U] n_b: tokens b up to each position
+        self.counts = counts[:, self.seen].T.double().contiguous()  # [U, M] n_b: tokens b up to each position
+        tokens, sizes = torch.unique_consecutive(self.x, return_counts=True)
+        ends = sizes.cumsum(0).tolist()
+        self.runs = [(x, end - size, end) for x, size, end in zip(tokens.tolist(), sizes.tolist(), ends, strict=True)]
 
     def __call__(self, model: AttentionModel, path: str = "auto") -> torch.Tensor:
         """The mean KL (a 0-d tensor with a graph back to the model's parameters). `path` is
@@ -75,18 +80,20 @@ class Objective:
         d_model = model.W_E.shape[1]
         direct = model.W_E @ model.W_U[:d_model] + model.b_U  # [V, V] logits of the residual alone, per token
         keys = model.W_E[self.seen]  # [U, d_model]
-        ones = torch.ones(len(keys), 1, dtype=torch.float64)
+        ones = torch.ones(1, len(keys), dtype=torch.float64)
         z = []
         for head in model.heads:
             scores = self._scores(head, model)  # [V, U]
             e = (scores - scores.amax(-1, keepdim=True).detach()).exp()  # [V, U] ≤ 1, ≥ e^-600
-            weighted = (self.counts * e[self.x]) @ torch.cat([keys @ head.W_V, ones], -1)  # [M, d_value + 1]
-            z.append(weighted[:, :-1] / weighted[:, -1:])  # [M, d_value]: Σ n_b e_xb v_b / Σ n_b e_xb
-        z = torch.cat(z, -1) if z else torch.zeros(self.n, 0, dtype=torch.float64)  # [M, Σ d_value]
+            per_query = e[:, None, :] * torch.cat([(keys @ head.W_V).T, ones])  # [V, d_value + 1, U] e_xb [v_b | 1]
+            # Σ_b n_b e_xb [v_b | 1], a matrix product per query token over the positions holding it
+            weighted = torch.cat([per_query[x] @ self.counts[:, start:end] for x, start, end in self.runs], 1)
+            z.append(weighted[:-1] / weighted[-1:])  # [d_value, M]
+        z = torch.cat(z) if z else torch.zeros(0, self.n, dtype=torch.float64)  # [Σ d_value, M]
         W_Uz = model.W_U[d_model:]  # [Σ d_value, V]
-        logits = direct[self.x] + z @ W_Uz  # [M, V]
-        # Σ p·logits, summed by target row: p is one of few rows, z has few columns
-        cross = (self.p_by_token * direct).sum() + (z * (self.target_rows @ W_Uz.T)[self.row]).sum()
+        logits = direct[self.x] + z.T @ W_Uz  # [M, V]
+        # Σ p·logits without a pass over [M, V]: per token for the direct path, per target row for the heads
+        cross = (self.p_by_token * direct).sum() + (z * (W_Uz @ self.target_rows.T)[:, self.row]).sum()
         return self.neg_entropy - (cross - _log_sum_exp(logits).sum()) / self.n
 
 
