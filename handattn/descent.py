@@ -12,12 +12,21 @@ Optimiser: full-batch L-BFGS with a strong-Wolfe line search. The objective is s
 deterministic and small (under a thousand parameters for the reference shapes), the case L-BFGS
 is built for: it reaches in a few hundred steps what plain Adam does not reach in 1,500.
 
+Start: W_Q, W_K, W_V entries ~ N(0, 0.25²), W_U ~ N(0, 0.1²), b_U = 0. Small query and key
+weights start every head attending almost evenly. On problem1 with two heads, 5 of seeds 0–7
+reach a training KL of 5e-6 in 290–365 steps from this scale, against 3 of seeds 0–6 in 470–615
+steps from N(0, 0.5²); from N(0, 1), 1 of 6 gets below 1e-5 within 700 steps.
+
 Restarts: one head converges to the same optimum from every start we tried, but two heads have
-a poor local minimum (about 5e-5 against 4e-6 on problem1), and which start escapes it shows
-only late. So the starts run one after another, each to convergence (50 steps gaining less than
-1%) or to the budget left, and the best one wins; start i uses seed `seed + i`, so
+poorer local minima (about 2.5e-4 and 5e-5 against under 5e-6 on problem1) that some starts fall
+into. So the starts run one after another, each to convergence (50 steps gaining less than 1%)
+or to the budget left, and the best one wins; start i uses seed `seed + i`, so
 `fit(..., seed=seed + i, restarts=1)` reruns the winner alone. The run ends early once a start
-reaches `target_kl`.
+reaches `target_kl`. (Racing starts against each other does not pay: every start first spends a
+few hundred steps near the one-head optimum, and which one escapes shows only after that.)
+
+Objective: see `handattn.objective` (a layer without position embedding is evaluated from token
+counts, about 4× faster than the model run on whole texts, and held to it by the tests).
 
 Reproducible: the same arguments give the same weights, bit for bit, on one machine and thread
 count, unless a time budget cuts the run short.
@@ -47,7 +56,7 @@ TRAIN_SEED = 1  # the training set's seed: anything but the public seed 0
 TRAIN_TEXTS = 1024
 DEFAULT_RESTARTS = 4
 DEFAULT_STEPS = 4000  # L-BFGS iterations over all starts
-INIT_STD = 0.5  # random start: W_Q, W_K, W_V entries ~ N(0, 0.5²)
+INIT_STD = 0.25  # random start: W_Q, W_K, W_V entries ~ N(0, 0.25²) (see the docstring)
 INIT_STD_UNEMBED = 0.1  # W_U entries ~ N(0, 0.1²); b_U starts at 0
 CHUNK = 10  # L-BFGS iterations per optimizer.step call; the trajectory does not depend on it
 HISTORY = 50  # L-BFGS memory
