@@ -13,12 +13,12 @@ deterministic and small (under a thousand parameters for the reference shapes), 
 is built for: it reaches in a few hundred steps what plain Adam does not reach in 1,500.
 
 Start: W_Q, W_K, W_V entries ~ N(0, 0.25²), W_U ~ N(0, 0.1²), b_U = 0. Small query and key
-weights start every head attending almost evenly. On problem1 with two heads, 5 of seeds 0–7
-reach a training KL of 5e-6 in 290–365 steps from this scale, against 3 of seeds 0–6 in 470–615
+weights start every head attending almost evenly. On problem1 with two heads, 8 of seeds 0–11
+reach a training KL of 5e-6 in 290–370 steps from this scale, against 3 of seeds 0–6 in 470–615
 steps from N(0, 0.5²); from N(0, 1), 1 of 6 gets below 1e-5 within 700 steps.
 
 Restarts: one head converges to the same optimum from every start we tried, but two heads have
-poorer local minima (about 2.5e-4 and 5e-5 against under 5e-6 on problem1) that some starts fall
+poorer local minima (about 2.5e-4, 5e-5 and 2e-5 against under 5e-6 on problem1) that some starts fall
 into. So the starts run one after another, each to convergence (50 steps gaining less than 1%)
 or to the budget left, and the best one wins; start i uses seed `seed + i`, so
 `fit(..., seed=seed + i, restarts=1)` reruns the winner alone. The run ends early once a start
