@@ -1,7 +1,7 @@
 """Gradient-descent references: the KL that `solve` reaches for a problem and a head shape.
 
 `check` prints the best stored reference beside a student's KL ("gradient descent, 1 head of
-width 1: 3.84e-04"), so a student knows how good their answer is. The numbers live in
+width 1: 3.86e-04"), so a student knows how good their answer is. The numbers live in
 `handattn/data/gd_references.json`; each was made by `fit` with the recipe stored beside it
 (the public KL after rounding, as `check` would report it for the written file). Regenerate
 them all, after a change to the model, the problems or the optimiser, with:
