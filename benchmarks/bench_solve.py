@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = good and ratio <= budget
         met &= ok
         goal = f"passes within {budget} checks" if target is None else f"≤ {target:g} within {budget} checks"
-        shown = " ".join(o for o in options if o not in ("--heads", "--d-head"))
+        shown = " ".join(options[4:])  # the shape is in the label
         print(
             f"| {label} | `{shown}` | {seconds:.1f} s | {ratio:.1f} | {result['kl']:.3g} | {goal} | {'yes' if ok else 'NO'} |"
         )

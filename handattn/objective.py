@@ -61,16 +61,17 @@ class Objective:
         if path == "plain" or (path == "auto" and not self._counts_apply(model)):
             log_q = model(self.tokens).log_probs[:, :-1]  # [N, P, V]
             return self.neg_entropy - (self.p_texts * log_q).sum() / self.n  # KL = Σ p log p − Σ p log q
+        if model.W_P is not None:
+            raise ValueError("the counts path needs a layer without position embedding")
         return self._count_kl(model)
 
     def _counts_apply(self, model: AttentionModel) -> bool:
+        """No position embedding, and no row of scores spanning more than EXP_RANGE nats."""
         if model.W_P is not None:
             return False
         with torch.no_grad():
-            spans = [
-                (s.amax(-1) - s.amin(-1)).max() for s in map(self._scores, model.heads, [model] * len(model.heads))
-            ]
-        return all(span <= EXP_RANGE for span in spans)
+            spans = [self._scores(head, model) for head in model.heads]  # [V, U] per head
+            return all(float((s.amax(-1) - s.amin(-1)).max()) <= EXP_RANGE for s in spans)
 
     def _scores(self, head, model: AttentionModel) -> torch.Tensor:
         keys = model.W_E[self.seen]  # [U, d_model]

@@ -73,6 +73,8 @@ def test_a_position_embedding_or_a_huge_score_range_takes_the_plain_path(problem
     es = Objective(sample_eval_set(get_problem("problem4"), 16, seed=1))
     model = AttentionModel(with_positions)
     assert es(model).item() == es(model, "plain").item()
+    with pytest.raises(ValueError, match="without position embedding"):
+        es(model, "counts")
     huge = random_weights("problem1", [(1, 1)], seed=6)
     huge = replace(huge, heads=[Head(huge.heads[0].W_Q * 100, huge.heads[0].W_K * 100, huge.heads[0].W_V)])
     model = AttentionModel(huge)  # scores spanning thousands of nats: e^-span would underflow
