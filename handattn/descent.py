@@ -126,7 +126,8 @@ def fit(
     values as the one start. Stops at `target_kl` (training KL), after `max_steps` L-BFGS
     iterations, after `max_seconds`, when every start has converged, or on Ctrl-C (KeyboardInterrupt):
     every way returns the best weights found, rounded to few significant digits wherever that
-    costs at most `tolerance` (relative) of the training KL. Raises SolveError on impossible options.
+    costs at most `tolerance` (relative) of the training KL, and never above a `target_kl` reached.
+    Raises SolveError on impossible options.
     """
     problem = get_problem(problem) if isinstance(problem, str) else problem
     shape = _check_options(problem, heads, d_head, d_value, init, seed, restarts, max_steps, train_seed)
@@ -146,6 +147,8 @@ def fit(
     best = _without_unused_features(_within_limits(search.best_weights), train_set)
     train_scorer = Scorer(train_set)
     unrounded = train_scorer(best).kl
+    if target_kl is not None and 0 < unrounded <= target_kl:  # a target reached stays reached after rounding
+        tolerance = min(tolerance, target_kl / unrounded - 1)
     rounded, digits = round_entries(best, lambda w: train_scorer(w).kl, tolerance)
     return Fit(
         weights=rounded,

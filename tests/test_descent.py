@@ -96,6 +96,14 @@ def test_stops_at_the_target():
     assert f.stopped == "target" and f.unrounded_train_kl <= 0.3 and len(f.kls) == 1
 
 
+def test_a_target_reached_stays_reached_after_rounding():
+    seen: list[Progress] = []
+    fit("problem2", 1, 1, restarts=1, max_steps=15, progress=seen.append, **SMALL)
+    target = seen[-1].kl * 1.0001  # rounding within 1% would cross it
+    f = fit("problem2", 1, 1, restarts=1, target_kl=target, **SMALL)
+    assert f.stopped == "target" and f.train_kl <= target and max(f.digits.values()) < 17
+
+
 def test_stops_at_the_time_budget():
     f = fit("problem1", 1, 1, max_seconds=0.0, **SMALL)
     assert f.stopped == "time" and f.steps <= 1
