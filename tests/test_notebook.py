@@ -1,7 +1,9 @@
 """notebooks/attention_by_hand.ipynb: committed without outputs, calls only the package, runs top to bottom."""
 
+import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -45,9 +47,15 @@ def test_it_runs_top_to_bottom(tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError on the first cell that fails
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o.text for o in outputs if o.get("name") == "stderr"]  # no warnings for a student to puzzle over
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure of the weak key
     assert any("handattn-pattern" in o.get("data", {}).get("text/html", "") for o in outputs)
     text = "".join(o.get("text", "") for o in outputs)
     assert "S = 5 gives" in text and "PASSED" in text
+    if importlib.util.find_spec("transformer_lens"):  # the optional cell: the same layer in TransformerLens
+        difference = re.search(r"logits differ by at most (\S+)\n", text)
+        assert difference and float(difference.group(1)) <= 1e-9 and "the pattern of head 0" in text
+    else:
+        assert 'the TransformerLens export needs the optional extra "lens"' in text
     saved = load(tmp_path / "problem2.toml")  # step 4 wrote the file to hand in, and it passes
     assert score(saved, sample_eval_set(get_problem("problem2"))).passed
