@@ -128,13 +128,17 @@ def report(f: Fit, path: str) -> str:
     starts = f"{f.restarts} start{'s' if f.restarts > 1 else ''}"
     if len(f.kls) < f.restarts:
         starts = f"{len(f.kls)} of {starts}"
-    return "\n".join(
+    return "\n".join(  # each line fits 80 columns, but for the path
         [
-            f"{f.problem} · {describe_shape(head_shape(f.weights))} · {starts} · {f.steps:,} steps in {f.seconds:.1f} s · {stopped}",
-            f"  training KL {f.train_kl:.3e} nats ({f.train_source}) · public KL {f.public_kl:.3e} (check's set, seed 0)",
-            f"  entries rounded to {kept} significant digits: +{f.rounding_cost:.2%} training KL · largest |weight| {f.weights.max_abs():.3g}",
-            f"  best start: seed {f.best_seed} (alone: --seed {f.best_seed} --restarts 1 --max-steps {f.best_steps})",
-            f"wrote {path}; score it with: python -m handattn.check {f.problem} {path}",
+            f"{f.problem} · {describe_shape(head_shape(f.weights))} · {stopped}",
+            f"  {starts} · {f.steps:,} steps in {f.seconds:.1f} s · best start: seed {f.best_seed}",
+            f"  public KL {f.public_kl:.3e} (check's set, seed 0) · training KL {f.train_kl:.3e}",
+            f"    (training set: {f.train_source})",
+            f"  entries rounded to {kept} significant digits: +{f.rounding_cost:.2%} training KL",
+            f"  largest |weight| {f.weights.max_abs():.3g}",
+            f"  the best start alone: --seed {f.best_seed} --restarts 1 --max-steps {f.best_steps}",
+            f"wrote {path}",
+            f"score it with: python -m handattn.check {f.problem} {path}",
         ]
     )
 

@@ -25,7 +25,8 @@ def test_writes_a_labelled_file_that_check_accepts_unchanged(capsys, tmp_path):
     out_file = tmp_path / "gd.toml"
     code, out, err = run(capsys, "problem1", "--heads", 2, "--d-head", 1, "--out", out_file, *FAST)
     assert code == 0, err
-    assert "problem1 · 2 heads of width 1 · 1 start · 3 steps" in out
+    assert out.startswith("problem1 · 2 heads of width 1 · used the step budget\n  1 start · 3 steps in ")
+    assert max(len(line) for line in out.splitlines() if str(out_file) not in line) <= 80  # a terminal's width
     assert "training KL" in out and "public KL" in out and f"wrote {out_file}" in out
     text = out_file.read_text()
     assert text.startswith("# written by: python -m handattn.solve problem1 --heads 2 --d-head 1")
