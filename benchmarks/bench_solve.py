@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"solve {label} exited {proc.returncode}:\n{proc.stderr}")
             _, scored = timed([sys.executable, "-m", "handattn.check", problem, str(out), "--json"])
             result = json.loads(scored.stdout)
-            summary = " ·".join(line.strip() for line in proc.stdout.splitlines()[:2])  # shape, stop, starts, steps
+            summary = " · ".join(line.strip() for line in proc.stdout.splitlines()[:2])  # shape, stop, starts, steps
             rows.append((label, options, seconds, result, target, budget, counts, summary))
     checks += [check_once() for _ in range(args.check_runs)]
     check_s = statistics.median(checks)
