@@ -39,12 +39,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = " 
 
 
 def problem_list() -> str:
-    """One line per registered problem: its name, summary and pass threshold (what --list prints);
-    then a line for each installed problem package that could not be loaded."""
+    """Two lines per registered problem: its name and pass threshold, then its summary (what --list
+    prints); then a line for each installed problem package that could not be loaded."""
     lines = []
     for name in problem_names():
         p = get_problem(name)
-        lines.append(f"{name}  {escape(p.summary)}  (pass: KL ≤ {p.threshold:g} nats)")
+        lines.append(f"{escape(name)}  (pass: KL ≤ {p.threshold:g} nats)")
+        lines += textwrap.wrap(escape(p.summary), width=80, initial_indent="  ", subsequent_indent="  ")
     return "\n".join(lines + [f"not loaded: {line}" for line in plugin_errors()])
 
 
@@ -70,18 +71,18 @@ def report(
     pass, where to look (`hints.where_to_look`)."""
     lines = [
         *verdict_lines(s, path),
-        f"  {fmt(s.kl_bits)} bits · argmax is a most-likely token at {s.argmax_accuracy:.2%} of positions"
-        f" · largest |weight| {s.max_abs_weight:g}",
+        f"  {fmt(s.kl_bits)} bits · argmax is a most-likely token at {s.argmax_accuracy:.2%} of positions",
         f"  scored on {plural(s.n_texts, 'text')} from {escape(s.eval_source)}: "
-        f"{plural(s.n_positions, 'predicted position')} (eval fingerprint {s.eval_fingerprint})",
+        f"{plural(s.n_positions, 'predicted position')}",
+        f"  eval fingerprint {s.eval_fingerprint} · largest |weight| {s.max_abs_weight:g}",
         "",
     ]
     rows = [(c.name, f"{c.n_positions:,}", fmt(c.kl)) for c in s.by_context]
     lines += table(("context", "positions", "mean KL"), rows)
     lines += [
         "",
-        f"  baselines: uniform over possible next tokens {fmt(s.baselines['uniform'])} · "
-        f"best fixed distribution {fmt(s.baselines['best_fixed'])} nats",
+        f"  baselines: uniform over possible next tokens {fmt(s.baselines['uniform'])} nats",
+        f"             best fixed distribution {fmt(s.baselines['best_fixed'])} nats",
     ]
     if reference is not None:
         lines.append(f"  gradient descent, {reference.shape}: {fmt(reference.public_kl)} nats on the public set")

@@ -117,7 +117,11 @@ def test_json_error_is_still_json(capsys, tmp_path):
 
 def test_list_and_usage(capsys):
     code, out, _ = run(capsys, "--list")
-    assert code == 0 and out.splitlines()[0].startswith("problem1") and "problem2" in out
+    assert code == 0 and out.splitlines()[:2] == [
+        "problem1  (pass: KL ≤ 0.005 nats)",
+        f"  {get_problem('problem1').summary}",
+    ]
+    assert "problem2" in out and max(map(len, out.splitlines())) <= 80  # a terminal's width
     code, out, err = run(capsys)
     assert code == 2 and "name a problem" in err
     code, _, err = run(capsys, "problem2", "x.toml", "--length", "1")

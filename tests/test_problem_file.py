@@ -39,7 +39,7 @@ def test_a_problem_file_gives_a_checked_problem_with_every_default():
 
 def test_problem_file_on_check_new_and_list(registry, capsys, tmp_path):
     assert check.main(["--problem-file", str(ECHO), "--list"]) == 0
-    assert "echo  after a vowel, that vowel again half the time" in capsys.readouterr().out
+    assert "echo  (pass: KL ≤ 0.01 nats)\n  after a vowel, that vowel again half the time" in capsys.readouterr().out
     starter = tmp_path / "echo.toml"
     assert new.main(["echo", "--problem-file", str(ECHO), "-o", str(starter)]) == 0
     capsys.readouterr()
@@ -207,7 +207,7 @@ def test_installed_entry_points_are_found_and_a_broken_one_is_reported(registry,
     assert "echo" in problems.problem_names()
     assert check.main(["--list"]) == 0
     out = capsys.readouterr().out
-    assert "echo  after a vowel" in out
+    assert "echo  (pass: KL ≤ 0.01 nats)\n  after a vowel" in out
     assert "not loaded: entry point broken (no_such_package_here:P): raised ModuleNotFoundError" in out
 
 

@@ -19,7 +19,7 @@ def test_the_readme_problem_file_works_with_every_command(tmp_path, capsys, monk
     pf = ["--problem-file", str(echo)]
 
     assert check.main(["--list", *pf]) == 0
-    assert "echo  after a vowel" in capsys.readouterr().out
+    assert "echo  (pass: KL ≤ 0.01 nats)\n  after a vowel" in capsys.readouterr().out
 
     starter = tmp_path / "echo.toml"
     assert new.main(["echo", "-o", str(starter), *pf]) == 0

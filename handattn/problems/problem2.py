@@ -30,7 +30,7 @@ def _weights(last: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torc
 
 class Problem2(Problem):
     name = "problem2"
-    summary = "after a vowel: 1 if a consonant came earlier, else 0; otherwise a uniform letter"
+    summary = "after a vowel: 1 if a consonant came earlier, else 0; else a uniform letter"
     statement = (
         "Every text starts with a letter drawn uniformly from the 26 letters. After a consonant, and "
         "after 0 or 1, each of the 26 letters follows with probability 1/26. After a vowel, the digit 1 "
