@@ -386,4 +386,4 @@ def test_keywords_and_reserved_words_are_refused_as_parameter_names(name):
 
 def test_one_text_and_one_position_are_singular(capsys):
     code, out, err = run(capsys, "problem2", SOLUTION, "--texts", "1", "--length", "2")
-    assert "scored on 1 text from seed 0: 1 predicted position " in out
+    assert "scored on 1 text from seed 0: 1 predicted position\n" in out
