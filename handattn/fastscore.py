@@ -36,7 +36,6 @@ from handattn.tally import Tally, Targets, kl_and_hits
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
-PATHS = ("states", "counts", "positions")
 KEY_BITS = 62  # (state, target row) keys are int64; one bit spare
 MAX_LEADING = 4  # a W_P reaching only this many first positions still goes by kinds
 KEY_POSITIONS = 1 << 16  # states: positions whose keys are computed at once
@@ -158,7 +157,7 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
 def _state_keys(model: CountModel, tokens: torch.Tensor) -> torch.Tensor:
     """tokens [n, P] → [n, P] int64: query class + Q·(position + P·(n_0 + (P+1)·(n_1 + …))), where n_c
     counts keys of class c so far; the last class's count follows from the others and the position."""
-    P, kind = tokens.shape[1], model.kinds(tokens)
+    P, kind = tokens.shape[1], kinds(tokens, model.leading)
     keys = model.query_class[kind] + model.n_query * torch.arange(P)  # [n, P]
     key_class = model.key_class[kind]  # [n, P]
     radix = model.n_query * P

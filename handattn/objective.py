@@ -26,9 +26,8 @@ import torch
 
 from handattn.evalset import EvalSet
 from handattn.model import AttentionModel
+from handattn.tables import EXP_TABLE_RANGE as EXP_RANGE  # a row of scores spanning ≤ this cannot underflow exp
 from handattn.vocab import D_VOCAB
-
-EXP_RANGE = 600.0  # a row of scores spanning at most this many nats cannot underflow exp
 
 
 class Objective:

@@ -73,10 +73,6 @@ class CountModel:
         self.direct = self.residual @ weights.W_U[:d_model] + weights.b_U  # [Q, V] the direct path's logits
         self.W_U_heads = weights.W_U[d_model:]  # [D, V]
 
-    def kinds(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [n, P] from position 0 → [n, P] kind of each position."""
-        return kinds(tokens, self.leading)
-
     def grouped(self, columns: torch.Tensor) -> GroupedLayer:
         """The layer over key columns of the given key classes [C] (e.g. every class, or every kind)."""
         return GroupedLayer(self, columns)
@@ -89,7 +85,6 @@ class GroupedLayer:
     so every step works along whole rows."""
 
     def __init__(self, model: CountModel, columns: torch.Tensor):
-        self.columns = columns
         narrow, wide, at = [], [], 0  # (scores, table, values of the columns, first row of W_U's head part)
         for scores, table, values in model.heads:
             head = (scores[:, columns], None if table is None else table[:, columns], values[columns], at)
