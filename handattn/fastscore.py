@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import torch
 
 from handattn.evalset import EvalSet
-from handattn.tables import ROWS, CountModel, PositionModel, kinds
-from handattn.tally import Tally, Targets, kl_and_hits
+from handattn.tables import CountModel, GroupedLayer, PositionModel, Workspace, kinds, round_up
+from handattn.tally import Tally, Targets, kl_and_hits_T
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -41,6 +41,7 @@ MAX_LEADING = 4  # a W_P reaching only this many first positions still goes by k
 KEY_POSITIONS = 1 << 16  # states: positions whose keys are computed at once
 KIND_BLOCK = 1 << 16  # counts: positions sorted together (their [65536, 28] float64 counts take 14 MiB)
 CACHE_BYTES = 128 << 20  # counts: the weight-free blocks kept for the next file
+CHUNK = 4096  # states and counts: positions evaluated at once (their [32, 4096] float64 logits take 1 MiB)
 POSITION_BLOCK = 1 << 16  # positions: attention scores evaluated at once ([n, P, P] float64: 512 KiB)
 
 
@@ -83,7 +84,7 @@ class FastScorer:
             return path, _states_tally(model, es, self.targets)
         if path == "counts":
             return path, _counts_tally(model, self._kind_blocks(leading), es)
-        return path, _positions_tally(PositionModel(weights, _round_up(es.row_index.shape[1])), es, self.targets)
+        return path, _positions_tally(PositionModel(weights, round_up(es.row_index.shape[1])), es, self.targets)
 
     def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
         """The counts path's blocks in order: the kept ones, then the rest built (and kept while they fit)."""
@@ -97,10 +98,6 @@ class FastScorer:
                 kept.append(block)
                 self._kept_bytes += block.nbytes
             yield block
-
-
-def _round_up(n: int) -> int:
-    return -(-n // ROWS) * ROWS
 
 
 # -- states --------------------------------------------------------------------------------------------------
@@ -134,7 +131,7 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
     counts.append(position + 1 - sum(counts))  # the last class: whatever the others leave of the prefix
     counts = torch.stack(counts).double()  # [K, G]
     kl, hit = torch.empty(len(row), dtype=torch.float64), torch.empty(len(row), dtype=torch.bool)
-    layer = model.grouped(torch.arange(K))
+    layer, work = model.grouped(torch.arange(K)), Workspace()
     order = torch.argsort(query, stable=True)  # [G] states of one query class together
     sizes = torch.bincount(query, minlength=Q).tolist()
     start = 0
@@ -143,9 +140,10 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
             here = order[start : start + size]
             start += size
             rows = row[here]
-            kl[here], hit[here] = kl_and_hits(
-                layer.logits_T(a, counts[:, here]), targets.p[rows].T, targets.log_p[rows].T, targets.best[rows], dim=0
-            )
+            kl_a, hit_a = torch.empty(size, dtype=torch.float64), torch.empty(size, dtype=torch.bool)
+            p_T, log_p_T = targets.p[rows].T.contiguous(), targets.log_p[rows].T.contiguous()
+            _columns(layer, a, counts[:, here], p_T, log_p_T, targets.best[rows], kl_a, hit_a, work)
+            kl[here], hit[here] = kl_a, hit_a
     if every:
         per_position = kl[inverse].view(N, P)
     else:
@@ -185,11 +183,11 @@ def _unique(keys: torch.Tensor, space: int) -> tuple[torch.Tensor, torch.Tensor,
 class KindBlock:
     """The weight-free half of the counts path for some texts: their real positions sorted by kind
     (stable), how many there are of each kind, and per position, in that order, the keys of each
-    kind so far and its target as a column (positions along the columns, as GroupedLayer's logits)."""
+    kind so far and its target, as columns (positions along the columns, as GroupedLayer's logits)."""
 
     position: torch.Tensor  # [S] int64 index into the set's N · P positions
     sizes: list[int]  # [X] positions of each kind
-    counts: torch.Tensor  # [S, X] float64 keys of each kind up to and including the position
+    counts_T: torch.Tensor  # [X, S] uint8 (int16 past 255 positions) keys of each kind up to and including the position
     p_T: torch.Tensor  # [V, S] the exact next-token distribution
     log_p_T: torch.Tensor  # [V, S] its log, 0 where p = 0
     best: torch.Tensor  # [S] probability of a most-likely token
@@ -197,7 +195,7 @@ class KindBlock:
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.position, self.counts, self.p_T, self.log_p_T, self.best, self.row)
+        tensors = (self.position, self.counts_T, self.p_T, self.log_p_T, self.best, self.row)
         return sum(t.element_size() * t.nelement() for t in tensors)
 
     @staticmethod
@@ -207,12 +205,12 @@ class KindBlock:
         kind = kinds(eval_set.tokens[texts, :P], leading).flatten()  # [n · P]
         real = eval_set.mask[texts].flatten().nonzero()[:, 0]  # [S]
         order = real[torch.argsort(kind[real], stable=True)]  # [S] real positions, sorted by kind
-        counts = torch.eye(X, dtype=torch.float64).index_select(0, kind).view(-1, P, X).cumsum(1)  # [n, P, X]
+        counts = torch.nn.functional.one_hot(kind, X).view(-1, P, X).cumsum(1).view(-1, X)  # [n · P, X] int64
         row = eval_set.row_index[texts].flatten()[order]  # [S]
         return KindBlock(
             position=order + texts.start * P,
             sizes=torch.bincount(kind[order], minlength=X).tolist(),
-            counts=counts.view(-1, X).index_select(0, order),
+            counts_T=counts.index_select(0, order).T.to(torch.uint8 if P < 256 else torch.int16),
             p_T=targets.p.index_select(0, row).T.contiguous(),
             log_p_T=targets.log_p.index_select(0, row).T.contiguous(),
             best=targets.best[row],
@@ -222,19 +220,23 @@ class KindBlock:
 
 def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: EvalSet) -> Tally:
     """Every real position its own group, one kind at a time through `GroupedLayer`."""
-    layer = model.grouped(model.key_class)  # key columns: the kinds
+    layer, work = model.grouped(model.key_class), Workspace()  # key columns: the kinds
     kls, hits, rows, positions = [], [], [], []
     with torch.no_grad():
         for block in blocks:
+            kl, hit = torch.empty(len(block.row), dtype=torch.float64), torch.empty(len(block.row), dtype=torch.bool)
             start = 0
             for x, size in enumerate(block.sizes):
                 if size:
                     here = slice(start, start + size)
                     start += size
-                    logits_T = layer.logits_T(int(model.query_class[x]), block.counts[here].T)  # [V, S]
-                    kl, hit = kl_and_hits(logits_T, block.p_T[:, here], block.log_p_T[:, here], block.best[here], dim=0)
-                    kls.append(kl)
-                    hits.append(hit)
+                    p_T, log_p_T = block.p_T[:, here], block.log_p_T[:, here]
+                    a = int(model.query_class[x])
+                    _columns(
+                        layer, a, block.counts_T[:, here], p_T, log_p_T, block.best[here], kl[here], hit[here], work
+                    )
+            kls.append(kl)
+            hits.append(hit)
             rows.append(block.row)
             positions.append(block.position)
     N, P = eval_set.row_index.shape
@@ -242,6 +244,30 @@ def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: Eval
     per_position = torch.zeros(N * P, dtype=torch.float64)
     per_position[torch.cat(positions)] = kl
     return Tally(per_position.view(N, P), kl, torch.cat(hits), None, torch.cat(rows))
+
+
+def _columns(
+    layer: GroupedLayer,
+    a: int,
+    counts_T: torch.Tensor,
+    p_T: torch.Tensor,
+    log_p_T: torch.Tensor,
+    best: torch.Tensor,
+    kl: torch.Tensor,
+    hit: torch.Tensor,
+    work: Workspace,
+) -> None:
+    """The KL and hit [S] of positions of query class a, from their counts_T [C, S] and targets
+    p_T, log_p_T [V, S] and best [S], CHUNK positions at a time, into kl and hit."""
+    C, S = counts_T.shape
+    with torch.no_grad():
+        for i in range(0, S, CHUNK):
+            here = slice(i, min(i + CHUNK, S))
+            n = here.stop - here.start
+            counts = work.take("counts", C, n).copy_(counts_T[:, here])  # [C, n] float64
+            logits_T = layer.logits_T(a, counts, work)  # [V, n]
+            scratch = work.take("counts", D_VOCAB, n)  # the counts are spent: their buffer is the scratch
+            kl_and_hits_T(logits_T, p_T[:, here], log_p_T[:, here], best[here], scratch, kl[here], hit[here])
 
 
 # -- positions -----------------------------------------------------------------------------------------------

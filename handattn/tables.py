@@ -28,8 +28,13 @@ ROWS = 8  # products have a multiple of this many rows (see the module docstring
 
 def pad_rows(m: torch.Tensor) -> torch.Tensor:
     """m [r, …] with zero rows added up to a multiple of ROWS."""
-    extra = -len(m) % ROWS
+    extra = round_up(len(m)) - len(m)
     return torch.cat([m, m.new_zeros(extra, *m.shape[1:])]) if extra else m
+
+
+def round_up(n: int) -> int:
+    """n rounded up to a multiple of ROWS."""
+    return -(-n // ROWS) * ROWS
 
 
 def kinds(tokens: torch.Tensor, leading: int) -> torch.Tensor:
@@ -78,11 +83,29 @@ class CountModel:
         return GroupedLayer(self, columns)
 
 
+class Workspace:
+    """Buffers kept between chunks, so a chunk's products and KL allocate nothing: a fresh large
+    tensor is page-faulted in on every call, which cost more than the arithmetic."""
+
+    def __init__(self):
+        self._flat: dict[str, torch.Tensor] = {}
+
+    def take(self, name: str, rows: int, S: int) -> torch.Tensor:
+        """A [rows, S] float64 buffer (contents undefined), the same storage on every call."""
+        flat = self._flat.get(name)
+        if flat is None or len(flat) < rows * S:
+            flat = self._flat[name] = torch.empty(rows * S, dtype=torch.float64)
+        return flat[: rows * S].view(rows, S)
+
+
 class GroupedLayer:
     """A CountModel evaluated for S positions of one query class a at once, from their counts over
-    C key columns: the narrow heads' numerators Σ n e v and denominators Σ n e are one product
-    W[a] [D + H, C] @ counts [C, S], the logits a second one. Positions run along the columns,
-    so every step works along whole rows."""
+    C key columns, positions along the columns. The narrow heads are one product
+        W[a] [H·(d + 1) → ×8, C] @ counts [C, S] → per head d numerators Σ n e v and the denominator Σ n e
+    (heads padded with zero values to the widest d), one division of each head's block by its
+    denominator, which leaves z and a 1 (x / x is exactly 1) per head, and one product for the logits
+        U[a] [V → 32, H·(d + 1)] @ z: each head's rows of W_U, the direct logits in head 0's 1 column.
+    A wide head adds its own z (exponentiated against the largest present key) to that."""
 
     def __init__(self, model: CountModel, columns: torch.Tensor):
         narrow, wide, at = [], [], 0  # (scores, table, values of the columns, first row of W_U's head part)
@@ -90,35 +113,44 @@ class GroupedLayer:
             head = (scores[:, columns], None if table is None else table[:, columns], values[columns], at)
             (narrow if table is not None else wide).append(head)
             at += values.shape[1] - 1
-        self.wide = wide
-        self.n_narrow = sum(values.shape[1] - 1 for _, _, values, _ in narrow)  # D over the narrow heads
-        value_rows = [first + i for _, _, values, first in narrow + wide for i in range(values.shape[1] - 1)]
-        self.U_T = pad_rows(model.W_U_heads[value_rows].T.contiguous())  # [V → 32, D] narrow heads first
-        self.direct_T = pad_rows(model.direct.T.contiguous())  # [V → 32, Q]
-        self.W = None
-        if narrow:  # W[a]: each narrow head's e(a, column) · v of the column, then each one's e(a, column)
-            numerators = [values[:, :-1].T[None] * table[:, None] for _, table, values, _ in narrow]  # [Q, d, C]
-            denominators = [values[:, -1:].T[None] * table[:, None] for _, table, values, _ in narrow]  # [Q, 1, C]
-            W = torch.cat(numerators + denominators, dim=1)  # [Q, D + H, C]
-            self.W = torch.stack([pad_rows(w) for w in W])  # [Q, D + H → ×8, C]
-            sizes = torch.tensor([values.shape[1] - 1 for _, _, values, _ in narrow])
-            self.head_of = self.n_narrow + torch.arange(len(narrow)).repeat_interleave(sizes)  # [D] its denominator
+        self.wide = [  # per wide head: scores [Q, C], [v | 1] [C, d_value + 1], its rows of W_U [V → 32, d_value]
+            (scores, values, pad_rows(model.W_U_heads[first : first + values.shape[1] - 1].T.contiguous()))
+            for scores, _, values, first in wide
+        ]
+        Q, V = model.n_query, D_VOCAB
+        self.n_narrow, self.d = len(narrow), max((values.shape[1] - 1 for _, _, values, _ in narrow), default=0)
+        block = self.d + 1
+        W = torch.zeros(Q, round_up(self.n_narrow * block), len(columns), dtype=torch.float64)  # [Q, ·→ ×8, C]
+        U = torch.zeros(Q, round_up(V), self.n_narrow * block, dtype=torch.float64)  # [Q, V → 32, H·(d + 1)]
+        for i, (_, table, values, first) in enumerate(narrow):
+            d = values.shape[1] - 1
+            W[:, i * block : i * block + d] = values[:, :-1].T[None] * table[:, None]  # e(a, column) · v of the column
+            W[:, i * block + self.d] = table  # e(a, column): the denominator
+            U[:, :V, i * block : i * block + d] = model.W_U_heads[first : first + d].T
+        if narrow:
+            U[:, :V, self.d] = model.direct  # times head 0's 1
+        self.W, self.U = W, U
+        self.direct_T = pad_rows(model.direct.T.contiguous())  # [V → 32, Q], for a layer without narrow heads
 
-    def logits_T(self, a: int, counts_T: torch.Tensor) -> torch.Tensor:
-        """query class a, counts_T [C, S] float64 keys of each column so far → [V, S] logits."""
-        z = []
-        if self.W is not None:
-            weighted = self.W[a] @ counts_T  # [D + H → ×8, S]
-            z.append(weighted[: self.n_narrow] / weighted.index_select(0, self.head_of))  # [D, S]
-        for scores, _, values, _ in self.wide:  # exponentiate against the largest present key
+    def logits_T(self, a: int, counts_T: torch.Tensor, work: Workspace) -> torch.Tensor:
+        """query class a, counts_T [C, S] float64 keys of each column so far → [V, S] logits (a view of a work buffer)."""
+        S = counts_T.shape[1]
+        logits = work.take("logits", len(self.direct_T), S)  # [V → 32, S]
+        if self.n_narrow:
+            weighted = work.take("weighted", self.W.shape[1], S)
+            torch.mm(self.W[a], counts_T, out=weighted)  # [H·(d + 1) → ×8, S]
+            blocks = weighted[: self.n_narrow * (self.d + 1)].view(self.n_narrow, self.d + 1, S)
+            z = work.take("z", self.n_narrow * (self.d + 1), S)
+            torch.div(blocks, blocks[:, self.d :], out=z.view_as(blocks))  # [H, d + 1, S]: z, then 1
+            torch.mm(self.U[a], z, out=logits)
+        else:
+            logits.copy_(self.direct_T[:, a : a + 1].expand(-1, S))
+        for scores, values, U_head in self.wide:  # exponentiate against the largest present key
             s = scores[a][:, None].masked_fill(counts_T == 0, float("-inf"))  # [C, S]
             e = (s - s.amax(0)).exp_() * counts_T  # [C, S]
             weighted = pad_rows(values.T.contiguous()) @ e  # [d_value + 1 → ×8, S]
             d_value = values.shape[1] - 1
-            z.append(weighted[:d_value] / weighted[d_value])  # [d_value, S]
-        S = counts_T.shape[1]
-        direct = self.direct_T[:, a : a + 1].expand(-1, S)  # [V → 32, S]
-        logits = torch.addmm(direct, self.U_T, torch.cat(z)) if z else direct.clone()  # [V → 32, S]
+            logits.addmm_(U_head, weighted[:d_value] / weighted[d_value])
         return logits[:D_VOCAB]
 
 

@@ -11,6 +11,7 @@ Shapes: G groups, R target rows, V = 28, N texts, P predicted positions.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -38,27 +39,65 @@ class Targets:
 
     def kl_and_hits(self, rows: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """rows [G] (target rows), logits [G, V] (overwritten) → KL(p ‖ softmax(logits)) [G], hits [G]."""
-        return kl_and_hits(logits, self.p[rows], self.log_p[rows], self.best[rows], dim=-1)
+        return kl_and_hits(logits, self.p[rows], self.log_p[rows], self.best[rows])
 
 
 def kl_and_hits(
-    logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor, best: torch.Tensor, dim: int
+    logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor, best: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit, along
-    `dim` of logits, p and log_p (rows: dim=-1 of [G, V]; columns: dim=0 of [V, S]); logits is
-    overwritten. The hit: the model's argmax (the first token of largest logit) is a most-likely
-    true token (p = best there).
+    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit, for
+    rows: logits, p and log_p [G, V]; logits is overwritten. The hit: the model's argmax (the first
+    token of largest logit) is a most-likely true token (p = best there).
 
     KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
     where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
     rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
+    `kl_and_hits_T` is the same for columns.
     """
-    top, first = logits.max(dim, keepdim=True)  # max gives the first of equal largest, as argmax
+    top, first = logits.max(-1, keepdim=True)  # max gives the first of equal largest, as argmax
     shifted = logits.sub_(top)  # ≤ 0
-    log_q = shifted.sub_(shifted.exp().sum(dim, keepdim=True).log_())
-    kl = torch.linalg.vecdot(p, log_p - log_q, dim=dim).clamp_(min=0.0)
-    hit = p.gather(dim, first).squeeze(dim) == best
+    log_q = shifted.sub_(shifted.exp().sum(-1, keepdim=True).log_())
+    kl = torch.linalg.vecdot(p, log_p - log_q).clamp_(min=0.0)
+    hit = p.gather(-1, first).squeeze(-1) == best
     return kl, hit
+
+
+def kl_and_hits_T(
+    logits_T: torch.Tensor,
+    p_T: torch.Tensor,
+    log_p_T: torch.Tensor,
+    best: torch.Tensor,
+    scratch: torch.Tensor,
+    kl: torch.Tensor,
+    hit: torch.Tensor,
+) -> None:
+    """`kl_and_hits` for S positions along the columns of logits_T, p_T and log_p_T [V, S]: the same
+    terms, in the same order, into kl [S] and hit [S]. logits_T and scratch [V, S] are overwritten.
+
+    Columns keep every step a pass along whole rows. The first largest logit comes from amax, as
+    torch's max with indices over dim 0 costs as much as the rest of the KL: after the shift a
+    largest logit is exactly 0 and any other below 0, so (V − i) + 2^1000 · shifted is V − i at the
+    largest and below 0 at the rest (−inf where it overflows), largest at the first of the largest.
+    Only two unequal logits less than 28 · 2^-1000 apart could break that; the check that the
+    token found is a largest one catches it, and those columns take max with indices."""
+    V, S = logits_T.shape
+    top = logits_T.amax(0)  # [S]
+    shifted = logits_T.sub_(top)  # [V, S] ≤ 0, exactly 0 at every largest logit
+    marked = torch.add(_countdown(V), shifted, alpha=2.0**1000, out=scratch)  # [V, S] V − i at the largest
+    first = (V - marked.amax(0)).long()  # [S]
+    wrong = (shifted.gather(0, first[None])[0] != 0).nonzero()[:, 0]
+    if len(wrong):
+        first[wrong] = shifted[:, wrong].max(0).indices
+    torch.eq(p_T.gather(0, first[None])[0], best, out=hit)
+    lse = torch.exp(shifted, out=scratch).sum(0).log_()  # [S]
+    log_q = shifted.sub_(lse)
+    difference = torch.sub(log_p_T, log_q, out=log_q)
+    torch.sum(difference.mul_(p_T), 0, out=kl).clamp_(min=0.0)
+
+
+@functools.cache
+def _countdown(V: int) -> torch.Tensor:
+    return torch.arange(V, 0, -1, dtype=torch.float64)[:, None]  # [V, 1] V − i
 
 
 def exact_sum(values: torch.Tensor, count: torch.Tensor | None = None) -> float:
