@@ -28,8 +28,10 @@ def register(problem: Problem) -> Problem:
 
 
 def get_problem(name: str) -> Problem:
-    """The registered problem called `name`; raises UnknownProblemError listing the known ones."""
-    _discover()
+    """The registered problem called `name`; raises UnknownProblemError listing the known ones.
+    Entry points never replace a registered name, so they are read only for another name."""
+    if name not in _REGISTRY:
+        _discover()
     try:
         return _REGISTRY[name]
     except KeyError:
