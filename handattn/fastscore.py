@@ -12,8 +12,9 @@ keys of each kind its prefix holds, itself included (`handattn.tables.CountModel
   for hand-written files.
 - "counts": too many classes for a 62-bit key (a dense one-hot file, what `solve` writes). The
   same arithmetic once per position: positions sorted by kind, so each kind's positions share one
-  table. The sorting, the counts and the targets' columns are the same for every file, so
-  `FastScorer` keeps them (up to CACHE_BYTES) for the next file.
+  table, CHUNK at a time into buffers kept from chunk to chunk. The sorting, the counts and the
+  targets' columns are the same for every file, so `FastScorer` keeps them (up to CACHE_BYTES)
+  for the next file.
 - "positions" (a position embedding further in): the layer on every text minus its last token
   (which predicts nothing), in cache-sized blocks, from token and position tables, with an
   additive causal mask.
