@@ -275,8 +275,9 @@ def _columns(
 
 
 def _positions_tally(model: PositionModel, eval_set: EvalSet, targets: Targets) -> Tally:
-    """Every real position its own group, the layer on blocks of texts. The model's tables are
-    ROWS-padded past the last predicted position (causal attention keeps the padding out)."""
+    """Every real position its own group, the layer on blocks of texts, position-major. The model's
+    tables are ROWS-padded past the last predicted position (causal attention keeps the padding
+    out); the KL of padding is computed with the rest and dropped."""
     N, P = eval_set.row_index.shape
     P_padded = len(model.causal)
     step = max(1, POSITION_BLOCK // (P_padded * P_padded))
@@ -286,14 +287,16 @@ def _positions_tally(model: PositionModel, eval_set: EvalSet, targets: Targets) 
     kls, hits = [], []
     with torch.no_grad():
         for i in range(0, N, step):
-            real, rows = mask[i : i + step], row_index[i : i + step]
-            logits = model.logits(tokens[i : i + step])[:, :P]  # [n, P, V]
+            real, rows = mask[i : i + step], row_index[i : i + step]  # [n, P]
+            logits = model.logits(tokens[i : i + step])[:P]  # [P, n, V]
+            kl, hit = targets.kl_and_hits(rows.T.flatten(), logits.view(-1, D_VOCAB))  # [P · n]
+            kl, hit = kl.view(P, -1).T, hit.view(P, -1).T  # [n, P]
             if real.all():  # texts of equal length: no padding to drop
-                kl, hit = targets.kl_and_hits(rows.flatten(), logits.reshape(-1, D_VOCAB))
-                per_position[i : i + step] = kl.view(rows.shape)
+                per_position[i : i + step] = kl
+                kl, hit = kl.flatten(), hit.flatten()  # mask order
             else:
-                kl, hit = targets.kl_and_hits(rows[real], logits[real])
-                per_position[i : i + step][real] = kl
+                per_position[i : i + step] = torch.where(real, kl, 0.0)
+                kl, hit = kl[real], hit[real]
             kls.append(kl)
             hits.append(hit)
     return Tally(per_position, torch.cat(kls), torch.cat(hits), None, row_index[mask])

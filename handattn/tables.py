@@ -158,9 +158,12 @@ class PositionModel:
     """A layer with a position embedding, as token and position tables: the residual is
     W_E[x] + W_P[i], so r M = (W_E M)[x] + (W_P M)[i] for every matrix M applied to it.
 
-    A head whose queries and keys read only position features (W_E W_Q and W_E W_K have equal
-    rows, e.g. problem4's "attend to the previous position") has the same pattern in every text:
-    it is computed once, and the head adds pattern @ (v W_U) for all texts in one product."""
+    Logits come position-major, [P, n, V]: a token table's rows for every text's tokens at once
+    are then a [P, n · V] matrix with no transposing. A head whose queries and keys read only
+    position features (W_E W_Q and W_E W_K have equal rows, e.g. problem4's "attend to the previous
+    position") has the same pattern in every text: it is computed once, its values' position part
+    joins the bias every text shares, and its token part is one product pattern @ (v W_U)[x] for
+    all texts. Other heads run text by text, batched."""
 
     def __init__(self, weights: Weights, P: int):
         W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
@@ -173,35 +176,42 @@ class PositionModel:
             return weights.W_E @ M, W_P @ M  # [V, ·], [P, ·]
 
         token_logits, position_logits = tables(weights.W_U[:d_model])
-        self.direct = (token_logits + weights.b_U, position_logits)  # the direct path's logits
+        self.token_direct = token_logits + weights.b_U  # [V, V] the direct path's logits of each token
+        bias = position_logits.clone()  # [P, V] logits every text shares at a position
         self.causal = torch.full((P, P), float("-inf"), dtype=torch.float64).triu(1)  # [P, P] 0 where key ≤ query
         self.scale = weights.scale
-        self.heads = []  # per head: q and k tables, v table, the head's rows of W_U [d_value, V]
-        self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its values' logits tables (v W_U)
+        self.heads = []  # per head run text by text: q and k tables, v table, the head's rows of W_U [d_value, V]
+        self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its token values' logits (v W_U) [V, V]
         for h in weights.heads:
             q, k, W_U_head = tables(h.W_Q), tables(h.W_K), weights.W_U[at : at + h.d_value]
             at += h.d_value
             if bool((q[0] == q[0][:1]).all() and (k[0] == k[0][:1]).all()):  # no token changes q or k
                 scores = self.causal + self.scale * ((q[0][:1] + q[1]) @ (k[0][:1] + k[1]).T)  # [P, P]
-                self.fixed.append((scores.softmax(dim=-1), tables(h.W_V @ W_U_head)))
+                pattern = scores.softmax(dim=-1)
+                token_values, position_values = tables(h.W_V @ W_U_head)  # [V, V], [P, V]
+                bias += pattern @ position_values  # Σ_j pattern[t, j] (W_P v W_U)[j]
+                self.fixed.append((pattern, token_values))
             else:
                 self.heads.append((q, k, tables(h.W_V), W_U_head))
+        self.bias = bias
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [n, P] → [n, P, V] logits at every position."""
-        flat = tokens.flatten()
+        """tokens [n, P] → [P, n, V] logits at every position, position-major."""
+        n, P = tokens.shape
+        by_position = tokens.T.flatten()  # [P · n]
+        logits = self.token_direct.index_select(0, by_position).view(P, n * D_VOCAB)  # [P, n · V]
+        for pattern, token_values in self.fixed:  # Σ_j pattern[t, j] (v W_U)[x_j], every text at once
+            logits.addmm_(pattern, token_values.index_select(0, by_position).view(P, n * D_VOCAB))
+        logits = logits.view(P, n, D_VOCAB).add_(self.bias[:, None])  # [P, n, V]
+        if self.heads:
+            flat = tokens.flatten()
 
-        def rows(table: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:  # [n, P, ·]
-            return table[0].index_select(0, flat).view(*tokens.shape, -1) + table[1]
+            def rows(table: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:  # [n, P, ·]
+                return table[0].index_select(0, flat).view(n, P, -1) + table[1]
 
-        logits = rows(self.direct)  # [n, P, V]
-        for q_table, k_table, v_table, W_U_head in self.heads:
-            q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
-            scores = torch.baddbmm(self.causal.expand(len(q), -1, -1), q, k.transpose(1, 2), alpha=self.scale)
-            pattern = scores.softmax(dim=-1)  # [n, P, P]: causal + scale · q kᵀ, then softmax
-            logits = logits + (pattern @ rows(v_table)) @ W_U_head  # [n, P, V]
-        for pattern, value_logits in self.fixed:  # Σ_j pattern[t, j] (v W_U)[j], every text at once
-            n, P = tokens.shape
-            by_position = rows(value_logits).transpose(0, 1).reshape(P, n * D_VOCAB)  # [P, n · V]
-            logits = logits + (pattern @ by_position).view(P, n, D_VOCAB).transpose(0, 1)  # [n, P, V]
+            for q_table, k_table, v_table, W_U_head in self.heads:
+                q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
+                scores = torch.baddbmm(self.causal.expand(n, -1, -1), q, k.transpose(1, 2), alpha=self.scale)
+                pattern = scores.softmax(dim=-1)  # [n, P, P]: causal + scale · q kᵀ, then softmax
+                logits += ((pattern @ rows(v_table)) @ W_U_head).transpose(0, 1)  # [P, n, V]
         return logits

@@ -39,7 +39,8 @@ class Targets:
 
     def kl_and_hits(self, rows: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """rows [G] (target rows), logits [G, V] (overwritten) → KL(p ‖ softmax(logits)) [G], hits [G]."""
-        return kl_and_hits(logits, self.p[rows], self.log_p[rows], self.best[rows])
+        p, log_p = self.p.index_select(0, rows), self.log_p.index_select(0, rows)  # [G, V]
+        return kl_and_hits(logits, p, log_p, self.best.index_select(0, rows))
 
 
 def kl_and_hits(
