@@ -84,8 +84,8 @@ class CountModel:
 
 
 class Workspace:
-    """Buffers kept between chunks, so a chunk's products and KL allocate nothing: a fresh large
-    tensor is page-faulted in on every call, which cost more than the arithmetic."""
+    """Buffers kept from chunk to chunk: a tally's chunks write their products and KL terms into the
+    same few tensors instead of allocating new ones each time."""
 
     def __init__(self):
         self._flat: dict[str, torch.Tensor] = {}

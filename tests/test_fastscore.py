@@ -207,6 +207,25 @@ def test_scores_are_identical_on_any_number_of_threads(label):
         assert torch.equal(other.per_position, results[0].per_position)
 
 
+@pytest.mark.parametrize("label", ["dense one-hot, three heads", "dense, position embedding"])
+def test_scores_at_full_size_are_identical_on_any_number_of_threads(label):
+    # the default set: chunks big enough that torch splits reductions and products between threads
+    scorer = Scorer(sample_eval_set(get_problem("problem2")))
+    weights = WEIGHTS[label][1]("problem2")
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(scorer(weights))
+    finally:
+        torch.set_num_threads(before)
+    assert results[0].path == WEIGHTS[label][0]
+    for other in results[1:]:
+        assert other.to_dict() == results[0].to_dict()
+        assert torch.equal(other.per_position, results[0].per_position)
+
+
 def test_scoring_leaves_torch_threads_alone():
     before = torch.get_num_threads()
     Scorer(sample_eval_set(get_problem("problem2"), 8))(random_weights(0, "problem2"))
@@ -285,3 +304,18 @@ def test_unique_by_counting_equals_torch_unique():
     for space in (5000, 10**12):  # counted, then sorted
         for got, want in zip(_unique(keys, space), expected, strict=True):
             assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("label", ["features", "dense one-hot, three heads", "dense, some heads wide"])
+def test_chunks_of_any_size_agree(label, monkeypatch):
+    # states and counts go CHUNK positions at a time; a chunk of 3 splits every kind several times.
+    # A position's last bit may depend on its place in a chunk (vectorised and tail loops), so the
+    # chunked score agrees to rounding and is itself the same run after run.
+    scorer, weights = scorer_for("problem1", "ragged"), WEIGHTS[label][1]("problem1")
+    whole = scorer(weights)
+    monkeypatch.setattr(fastscore, "CHUNK", 3)
+    chunked, again = scorer(weights), scorer(weights)
+    assert chunked.path == whole.path == WEIGHTS[label][0]
+    assert_agree(chunked, whole)
+    assert_agree(chunked, scorer(weights, path="plain"))
+    assert chunked.to_dict() == again.to_dict() and torch.equal(chunked.per_position, again.per_position)
