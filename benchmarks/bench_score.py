@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if len(results) > 1:  # the per-problem lines above are the targets; this is the same over every problem at once
         mean = {
-            label: statistics.fmean(r_["floors"] for r in results for r_ in r["rows"] if r_["label"] == label)
+            label: statistics.fmean(row["floors"] for r in results for row in r["rows"] if row["label"] == label)
             for label in ("reference", "dense, 3 heads")
         }
         print(

@@ -223,23 +223,20 @@ def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: Eval
     """Every real position its own group, one kind at a time through `GroupedLayer`."""
     layer, work = model.grouped(model.key_class), Workspace()  # key columns: the kinds
     kls, hits, rows, positions = [], [], [], []
-    with torch.no_grad():
-        for block in blocks:
-            kl, hit = torch.empty(len(block.row), dtype=torch.float64), torch.empty(len(block.row), dtype=torch.bool)
-            start = 0
-            for x, size in enumerate(block.sizes):
-                if size:
-                    here = slice(start, start + size)
-                    start += size
-                    p_T, log_p_T = block.p_T[:, here], block.log_p_T[:, here]
-                    a = int(model.query_class[x])
-                    _columns(
-                        layer, a, block.counts_T[:, here], p_T, log_p_T, block.best[here], kl[here], hit[here], work
-                    )
-            kls.append(kl)
-            hits.append(hit)
-            rows.append(block.row)
-            positions.append(block.position)
+    for block in blocks:
+        kl, hit = torch.empty(len(block.row), dtype=torch.float64), torch.empty(len(block.row), dtype=torch.bool)
+        start = 0
+        for x, size in enumerate(block.sizes):
+            if size:
+                here = slice(start, start + size)
+                start += size
+                p_T, log_p_T = block.p_T[:, here], block.log_p_T[:, here]
+                a = int(model.query_class[x])
+                _columns(layer, a, block.counts_T[:, here], p_T, log_p_T, block.best[here], kl[here], hit[here], work)
+        kls.append(kl)
+        hits.append(hit)
+        rows.append(block.row)
+        positions.append(block.position)
     N, P = eval_set.row_index.shape
     kl = torch.cat(kls)
     per_position = torch.zeros(N * P, dtype=torch.float64)

@@ -193,25 +193,19 @@ def test_states_that_need_more_than_62_bits_go_per_position():
 @pytest.mark.parametrize("label", list(WEIGHTS))
 def test_scores_are_identical_on_any_number_of_threads(label):
     # MKL's dgemm shares out rows by thread count unless they come in fours: every path pads its products
-    scorer, weights = scorer_for("problem2", "sampled"), WEIGHTS[label][1]("problem2")
-    before = torch.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            results.append(scorer(weights))
-    finally:
-        torch.set_num_threads(before)
-    for other in results[1:]:
-        assert other.to_dict() == results[0].to_dict()
-        assert torch.equal(other.per_position, results[0].per_position)
+    assert_same_on_every_thread_count(scorer_for("problem2", "sampled"), WEIGHTS[label][1]("problem2"))
 
 
 @pytest.mark.parametrize("label", ["dense one-hot, three heads", "dense, position embedding"])
 def test_scores_at_full_size_are_identical_on_any_number_of_threads(label):
     # the default set: chunks big enough that torch splits reductions and products between threads
     scorer = Scorer(sample_eval_set(get_problem("problem2")))
-    weights = WEIGHTS[label][1]("problem2")
+    result = assert_same_on_every_thread_count(scorer, WEIGHTS[label][1]("problem2"))
+    assert result.path == WEIGHTS[label][0]
+
+
+def assert_same_on_every_thread_count(scorer: Scorer, weights: Weights):
+    """The score on 1, 2 and 3 torch threads, bit for bit the same; the threads are restored after."""
     before = torch.get_num_threads()
     try:
         results = []
@@ -220,10 +214,10 @@ def test_scores_at_full_size_are_identical_on_any_number_of_threads(label):
             results.append(scorer(weights))
     finally:
         torch.set_num_threads(before)
-    assert results[0].path == WEIGHTS[label][0]
     for other in results[1:]:
         assert other.to_dict() == results[0].to_dict()
         assert torch.equal(other.per_position, results[0].per_position)
+    return results[0]
 
 
 def test_scoring_leaves_torch_threads_alone():
