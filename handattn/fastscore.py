@@ -17,10 +17,7 @@ keys of each kind its prefix holds, itself included (`handattn.tables.CountModel
   for the next file.
 - "positions" (a position embedding further in): the layer on every text minus its last token
   (which predicts nothing), in cache-sized blocks, from token and position tables, with an
-  additive causal mask. Its targets, position-major columns, are also kept for the next file.
-
-Every path ends in the same tail, `kl_and_hits_T` on the logits of a whole block as columns,
-CHUNK positions at a time.
+  additive causal mask.
 
 Every path is held to the plain path (`handattn.score.plain_tally`: AttentionModel on whole
 texts, dense targets) by the tests. Shapes: N texts, P predicted positions, V = 28, X kinds,
@@ -29,15 +26,14 @@ Q query classes, K key classes, G distinct states, S positions evaluated at once
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
 
 from handattn.evalset import EvalSet
 from handattn.tables import CountModel, GroupedLayer, PositionModel, Workspace, kinds, round_up
-from handattn.tally import Tally, TargetColumns, Targets, kl_and_hits_T
+from handattn.tally import Tally, Targets, kl_and_hits_T
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -46,11 +42,8 @@ MAX_LEADING = 4  # a W_P reaching only this many first positions still goes by k
 KEY_POSITIONS = 1 << 16  # states: positions whose keys are computed at once
 KIND_BLOCK = 1 << 16  # counts: positions sorted together (their [65536, 28] float64 counts take 14 MiB)
 CACHE_BYTES = 128 << 20  # counts: the weight-free blocks kept for the next file
-CHUNK = 4096  # positions evaluated at once (their [32, 4096] float64 logits take 1 MiB)
+CHUNK = 4096  # states and counts: positions evaluated at once (their [32, 4096] float64 logits take 1 MiB)
 POSITION_BLOCK = 1 << 16  # positions: attention scores evaluated at once ([n, P, P] float64: 512 KiB)
-FIXED_BLOCK = 1 << 13  # positions, when every head has a fixed pattern: positions evaluated at once
-
-Block = TypeVar("Block", bound="KindBlock | TargetColumns")
 
 
 def leading_positions(weights: Weights, eval_set: EvalSet) -> int:
@@ -72,14 +65,13 @@ def choose_path(weights: Weights, eval_set: EvalSet, model: CountModel | None = 
 
 
 class FastScorer:
-    """The fast paths over one evaluation set; keeps the weight-free blocks of the counts and positions paths."""
+    """The fast paths over one evaluation set; keeps the counts path's weight-free blocks."""
 
     def __init__(self, eval_set: EvalSet, targets: Targets):
         self.eval_set, self.targets = eval_set, targets
-        self._kept: dict[tuple, list] = {}  # (path, …) → its first weight-free blocks, as many as fit
+        self._blocks: dict[int, list[KindBlock]] = {}  # leading → the first blocks, as many as fit
         self._kept_bytes = 0
 
-    @torch.no_grad()
     def tally(self, weights: Weights, path: str = "auto") -> tuple[str, Tally]:
         """The Tally of these weights through `path` (default: `choose_path`), and the path taken."""
         es = self.eval_set
@@ -92,48 +84,21 @@ class FastScorer:
         if path == "states":
             return path, _states_tally(model, es, self.targets)
         if path == "counts":
-            step = max(1, KIND_BLOCK // es.row_index.shape[1])
-            blocks = self._blocks(
-                ("kinds", leading), step, lambda texts: KindBlock.build(es, self.targets, texts, leading)
-            )
-            return path, _counts_tally(model, blocks, es)
-        model = PositionModel(weights, round_up(es.row_index.shape[1]))
-        step = _position_step(model)
-        blocks = self._blocks(("positions", step), step, lambda texts: _position_targets(es, self.targets, texts))
-        return path, _positions_tally(model, blocks, step, es)
+            return path, _counts_tally(model, self._kind_blocks(leading), es)
+        return path, _positions_tally(PositionModel(weights, round_up(es.row_index.shape[1])), es, self.targets)
 
-    def _blocks(self, key: tuple, step: int, build: Callable[[slice], Block]) -> Iterator[Block]:
-        """The weight-free blocks of `step` texts each, in order: the kept ones, then the rest built
-        (and kept while they fit in CACHE_BYTES)."""
-        kept = self._kept.setdefault(key, [])
+    def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
+        """The counts path's blocks in order: the kept ones, then the rest built (and kept while they fit)."""
+        kept = self._blocks.setdefault(leading, [])
         yield from kept
-        for i in range(len(kept) * step, len(self.eval_set.tokens), step):
-            block = build(slice(i, i + step))
+        N, P = self.eval_set.row_index.shape
+        step = max(1, KIND_BLOCK // P)
+        for i in range(len(kept) * step, N, step):
+            block = KindBlock.build(self.eval_set, self.targets, slice(i, i + step), leading)
             if len(kept) * step == i and self._kept_bytes + block.nbytes <= CACHE_BYTES:
                 kept.append(block)
                 self._kept_bytes += block.nbytes
             yield block
-
-
-def _group_logits(layer: GroupedLayer, a: int, counts_T: torch.Tensor, logits: torch.Tensor, work: Workspace) -> None:
-    """The logits [V → 32, S] of S positions of query class a from their counts_T [C, S], CHUNK at a time."""
-    C, S = counts_T.shape
-    for i in range(0, S, CHUNK):
-        here = slice(i, min(i + CHUNK, S))
-        counts = work.take("counts", C, here.stop - here.start).copy_(counts_T[:, here])  # float64
-        layer.logits_T(a, counts, logits[:, here], work)
-
-
-def _kl_and_hits(logits_T: torch.Tensor, targets: TargetColumns, work: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
-    """`kl_and_hits_T` on S positions' logits_T [V, S] (overwritten), CHUNK at a time → kl [S], hit [S]."""
-    V, S = logits_T.shape
-    kl, hit = torch.empty(S, dtype=torch.float64), torch.empty(S, dtype=torch.bool)
-    for i in range(0, S, CHUNK):
-        here = slice(i, min(i + CHUNK, S))
-        scratch = work.take("scratch", V, here.stop - here.start)
-        part = targets[here]
-        kl_and_hits_T(logits_T[:, here], part.p_T, part.log_p_T, part.best, scratch, kl[here], hit[here])
-    return kl, hit
 
 
 # -- states --------------------------------------------------------------------------------------------------
@@ -166,17 +131,20 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
         state = state // (P + 1)
     counts.append(position + 1 - sum(counts))  # the last class: whatever the others leave of the prefix
     counts = torch.stack(counts).double()  # [K, G]
-    order = torch.argsort(query, stable=True)  # [G] states of one query class together
-    counts, sizes = counts[:, order], torch.bincount(query, minlength=Q).tolist()
+    kl, hit = torch.empty(len(row), dtype=torch.float64), torch.empty(len(row), dtype=torch.bool)
     layer, work = model.grouped(torch.arange(K)), Workspace()
-    logits = work.take("logits", round_up(D_VOCAB), len(row))  # [V → 32, G]
+    order = torch.argsort(query, stable=True)  # [G] states of one query class together
+    sizes = torch.bincount(query, minlength=Q).tolist()
     start = 0
     for a, size in enumerate(sizes):
         if size:
-            _group_logits(layer, a, counts[:, start : start + size], logits[:, start : start + size], work)
+            here = order[start : start + size]
             start += size
-    kl, hit = torch.empty(len(row), dtype=torch.float64), torch.empty(len(row), dtype=torch.bool)
-    kl[order], hit[order] = _kl_and_hits(logits[:D_VOCAB], targets.columns(row[order]), work)
+            rows = row[here]
+            kl_a, hit_a = torch.empty(size, dtype=torch.float64), torch.empty(size, dtype=torch.bool)
+            p_T, log_p_T = targets.p[rows].T.contiguous(), targets.log_p[rows].T.contiguous()
+            _columns(layer, a, counts[:, here], p_T, log_p_T, targets.best[rows], kl_a, hit_a, work)
+            kl[here], hit[here] = kl_a, hit_a
     if every:
         per_position = kl[inverse].view(N, P)
     else:
@@ -221,13 +189,15 @@ class KindBlock:
     position: torch.Tensor  # [S] int64 index into the set's N · P positions
     sizes: list[int]  # [X] positions of each kind
     counts_T: torch.Tensor  # [X, S] uint8 (int16 past 255 positions) keys of each kind up to and including the position
-    targets: TargetColumns  # [V, S] and [S]
+    p_T: torch.Tensor  # [V, S] the exact next-token distribution
+    log_p_T: torch.Tensor  # [V, S] its log, 0 where p = 0
+    best: torch.Tensor  # [S] probability of a most-likely token
     row: torch.Tensor  # [S] target row
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.position, self.counts_T, self.row)
-        return self.targets.nbytes + sum(t.element_size() * t.nelement() for t in tensors)
+        tensors = (self.position, self.counts_T, self.p_T, self.log_p_T, self.best, self.row)
+        return sum(t.element_size() * t.nelement() for t in tensors)
 
     @staticmethod
     def build(eval_set: EvalSet, targets: Targets, texts: slice, leading: int) -> KindBlock:
@@ -242,25 +212,27 @@ class KindBlock:
             position=order + texts.start * P,
             sizes=torch.bincount(kind[order], minlength=X).tolist(),
             counts_T=counts.index_select(0, order).T.to(torch.uint8 if P < 256 else torch.int16),
-            targets=targets.columns(row),
+            p_T=targets.p.index_select(0, row).T.contiguous(),
+            log_p_T=targets.log_p.index_select(0, row).T.contiguous(),
+            best=targets.best[row],
             row=row,
         )
 
 
 def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: EvalSet) -> Tally:
-    """Every real position its own group: the logits one kind at a time through `GroupedLayer`,
-    then the KL of the whole block."""
+    """Every real position its own group, one kind at a time through `GroupedLayer`."""
     layer, work = model.grouped(model.key_class), Workspace()  # key columns: the kinds
     kls, hits, rows, positions = [], [], [], []
     for block in blocks:
-        logits = work.take("logits", round_up(D_VOCAB), len(block.row))  # [V → 32, S]
+        kl, hit = torch.empty(len(block.row), dtype=torch.float64), torch.empty(len(block.row), dtype=torch.bool)
         start = 0
         for x, size in enumerate(block.sizes):
             if size:
                 here = slice(start, start + size)
                 start += size
-                _group_logits(layer, int(model.query_class[x]), block.counts_T[:, here], logits[:, here], work)
-        kl, hit = _kl_and_hits(logits[:D_VOCAB], block.targets, work)
+                p_T, log_p_T = block.p_T[:, here], block.log_p_T[:, here]
+                a = int(model.query_class[x])
+                _columns(layer, a, block.counts_T[:, here], p_T, log_p_T, block.best[here], kl[here], hit[here], work)
         kls.append(kl)
         hits.append(hit)
         rows.append(block.row)
@@ -272,44 +244,56 @@ def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: Eval
     return Tally(per_position.view(N, P), kl, torch.cat(hits), None, torch.cat(rows))
 
 
+def _columns(
+    layer: GroupedLayer,
+    a: int,
+    counts_T: torch.Tensor,
+    p_T: torch.Tensor,
+    log_p_T: torch.Tensor,
+    best: torch.Tensor,
+    kl: torch.Tensor,
+    hit: torch.Tensor,
+    work: Workspace,
+) -> None:
+    """The KL and hit [S] of positions of query class a, from their counts_T [C, S] and targets
+    p_T, log_p_T [V, S] and best [S], CHUNK positions at a time, into kl and hit."""
+    C, S = counts_T.shape
+    with torch.no_grad():
+        for i in range(0, S, CHUNK):
+            here = slice(i, min(i + CHUNK, S))
+            n = here.stop - here.start
+            counts = work.take("counts", C, n).copy_(counts_T[:, here])  # [C, n] float64
+            logits_T = layer.logits_T(a, counts, work)  # [V, n]
+            scratch = work.take("counts", D_VOCAB, n)  # the counts are spent: their buffer is the scratch
+            kl_and_hits_T(logits_T, p_T[:, here], log_p_T[:, here], best[here], scratch, kl[here], hit[here])
+
+
 # -- positions -----------------------------------------------------------------------------------------------
 
 
-def _position_step(model: PositionModel) -> int:
-    """Texts per block: as many as fill POSITION_BLOCK with attention scores, or FIXED_BLOCK positions
-    when every head has a fixed pattern (no scores per text)."""
-    P_padded = len(model.causal)
-    return max(1, POSITION_BLOCK // (P_padded * P_padded) if model.heads else FIXED_BLOCK // P_padded)
-
-
-def _position_targets(eval_set: EvalSet, targets: Targets, texts: slice) -> TargetColumns:
-    """The positions path's weight-free half for some texts: their targets, position-major [V, P · n]."""
-    return targets.columns(eval_set.row_index[texts].T.flatten())
-
-
-def _positions_tally(model: PositionModel, blocks: Iterator[TargetColumns], step: int, eval_set: EvalSet) -> Tally:
-    """Every real position its own group, the layer on blocks of `step` texts, position-major. The
-    model's tables are ROWS-padded past the last predicted position (causal attention keeps the
-    padding out); the KL of padding is computed with the rest and dropped."""
+def _positions_tally(model: PositionModel, eval_set: EvalSet, targets: Targets) -> Tally:
+    """Every real position its own group, the layer on blocks of texts, position-major. The model's
+    tables are ROWS-padded past the last predicted position (causal attention keeps the padding
+    out); the KL of padding is computed with the rest and dropped."""
     N, P = eval_set.row_index.shape
-    tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, len(model.causal) - P))  # [N, P_padded]
-    mask = eval_set.mask
+    P_padded = len(model.causal)
+    step = max(1, POSITION_BLOCK // (P_padded * P_padded))
+    tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, P_padded - P))  # [N, P_padded]
+    mask, row_index = eval_set.mask, eval_set.row_index
     per_position = torch.zeros(N, P, dtype=torch.float64)
-    kls, hits, work = [], [], Workspace()
-    for i, targets in zip(range(0, N, step), blocks, strict=True):
-        real = mask[i : i + step]  # [n, P]
-        logits = model.logits(tokens[i : i + step])[:P]  # [P, n, V]
-        n = logits.shape[1]
-        logits_T = work.take("logits", D_VOCAB, P * n)
-        logits_T.view(D_VOCAB, P, n).copy_(logits.permute(2, 0, 1))  # [V, P · n] positions along the columns
-        kl, hit = _kl_and_hits(logits_T, targets, work)  # [P · n]
-        kl, hit = kl.view(P, n).T, hit.view(P, n).T  # [n, P]
-        if real.all():  # texts of equal length: no padding to drop
-            per_position[i : i + step] = kl
-            kl, hit = kl.flatten(), hit.flatten()  # mask order
-        else:
-            per_position[i : i + step] = torch.where(real, kl, 0.0)
-            kl, hit = kl[real], hit[real]
-        kls.append(kl)
-        hits.append(hit)
-    return Tally(per_position, torch.cat(kls), torch.cat(hits), None, eval_set.row_index[mask])
+    kls, hits = [], []
+    with torch.no_grad():
+        for i in range(0, N, step):
+            real, rows = mask[i : i + step], row_index[i : i + step]  # [n, P]
+            logits = model.logits(tokens[i : i + step])[:P]  # [P, n, V]
+            kl, hit = targets.kl_and_hits(rows.T.flatten(), logits.view(-1, D_VOCAB))  # [P · n]
+            kl, hit = kl.view(P, -1).T, hit.view(P, -1).T  # [n, P]
+            if real.all():  # texts of equal length: no padding to drop
+                per_position[i : i + step] = kl
+                kl, hit = kl.flatten(), hit.flatten()  # mask order
+            else:
+                per_position[i : i + step] = torch.where(real, kl, 0.0)
+                kl, hit = kl[real], hit[real]
+            kls.append(kl)
+            hits.append(hit)
+    return Tally(per_position, torch.cat(kls), torch.cat(hits), None, row_index[mask])

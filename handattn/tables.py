@@ -132,10 +132,10 @@ class GroupedLayer:
         self.W, self.U = W, U
         self.direct_T = pad_rows(model.direct.T.contiguous())  # [V → 32, Q], for a layer without narrow heads
 
-    def logits_T(self, a: int, counts_T: torch.Tensor, logits: torch.Tensor, work: Workspace) -> None:
-        """query class a, counts_T [C, S] float64 keys of each column so far → logits [V → 32, S]
-        (rows past V: scratch), which may be columns of a wider tensor."""
+    def logits_T(self, a: int, counts_T: torch.Tensor, work: Workspace) -> torch.Tensor:
+        """query class a, counts_T [C, S] float64 keys of each column so far → [V, S] logits (a view of a work buffer)."""
         S = counts_T.shape[1]
+        logits = work.take("logits", len(self.direct_T), S)  # [V → 32, S]
         if self.n_narrow:
             weighted = work.take("weighted", self.W.shape[1], S)
             torch.mm(self.W[a], counts_T, out=weighted)  # [H·(d + 1) → ×8, S]
@@ -151,6 +151,7 @@ class GroupedLayer:
             weighted = pad_rows(values.T.contiguous()) @ e  # [d_value + 1 → ×8, S]
             d_value = values.shape[1] - 1
             logits.addmm_(U_head, weighted[:d_value] / weighted[d_value])
+        return logits[:D_VOCAB]
 
 
 class PositionModel:

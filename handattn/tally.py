@@ -1,5 +1,4 @@
-"""What every scoring path hands back, the KL tail the fast paths share (positions as columns),
-and exact sums.
+"""What every scoring path hands back, and the two computations they share: KL per row and exact sums.
 
 A `Tally` lists groups of real positions that share their target row and the model's
 prediction, so they share their KL and argmax hit; the fast path groups thousands of
@@ -38,29 +37,30 @@ class Targets:
         self.log_p = torch.where(self.p > 0, self.p, 1.0).log()  # [R, V], 0 where p = 0
         self.best = self.p.max(-1).values  # [R] probability of a most-likely token
 
-    def columns(self, rows: torch.Tensor) -> TargetColumns:
-        """The targets of positions with target rows [S], positions along the columns."""
-        return TargetColumns(
-            p_T=self.p.index_select(0, rows).T.contiguous(),
-            log_p_T=self.log_p.index_select(0, rows).T.contiguous(),
-            best=self.best.index_select(0, rows),
-        )
+    def kl_and_hits(self, rows: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """rows [G] (target rows), logits [G, V] (overwritten) → KL(p ‖ softmax(logits)) [G], hits [G]."""
+        p, log_p = self.p.index_select(0, rows), self.log_p.index_select(0, rows)  # [G, V]
+        return kl_and_hits(logits, p, log_p, self.best.index_select(0, rows))
 
 
-@dataclass(frozen=True)
-class TargetColumns:
-    """The targets of S positions as `kl_and_hits_T` takes them."""
+def kl_and_hits(
+    logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor, best: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit, for
+    rows: logits, p and log_p [G, V]; logits is overwritten. The hit: the model's argmax (the first
+    token of largest logit) is a most-likely true token (p = best there).
 
-    p_T: torch.Tensor  # [V, S] the exact next-token distribution
-    log_p_T: torch.Tensor  # [V, S] its log, 0 where p = 0
-    best: torch.Tensor  # [S] probability of a most-likely token
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.element_size() * t.nelement() for t in (self.p_T, self.log_p_T, self.best))
-
-    def __getitem__(self, here: slice) -> TargetColumns:
-        return TargetColumns(self.p_T[:, here], self.log_p_T[:, here], self.best[here])
+    KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
+    where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
+    rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
+    `kl_and_hits_T` is the same for columns.
+    """
+    top, first = logits.max(-1, keepdim=True)  # max gives the first of equal largest, as argmax
+    shifted = logits.sub_(top)  # ≤ 0
+    log_q = shifted.sub_(shifted.exp().sum(-1, keepdim=True).log_())
+    kl = torch.linalg.vecdot(p, log_p - log_q).clamp_(min=0.0)
+    hit = p.gather(-1, first).squeeze(-1) == best
+    return kl, hit
 
 
 def kl_and_hits_T(
@@ -72,14 +72,8 @@ def kl_and_hits_T(
     kl: torch.Tensor,
     hit: torch.Tensor,
 ) -> None:
-    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit for S
-    positions along the columns of logits_T, p_T and log_p_T [V, S], into kl [S] and hit [S].
-    logits_T and scratch [V, S] are overwritten; the hit: the model's argmax (the first token of
-    largest logit) is a most-likely true token (p = best there).
-
-    KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
-    where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
-    rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
+    """`kl_and_hits` for S positions along the columns of logits_T, p_T and log_p_T [V, S]: the same
+    terms, in the same order, into kl [S] and hit [S]. logits_T and scratch [V, S] are overwritten.
 
     Columns keep every step a pass along whole rows. The first largest logit comes from amax, as
     torch's max with indices over dim 0 costs as much as the rest of the KL: after the shift a

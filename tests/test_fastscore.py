@@ -274,30 +274,21 @@ def test_exact_totals_round_each_label_and_the_whole_once():
         assert per[4] == 0.0 and total == float(sum(terms, Fraction(0)))
 
 
-@pytest.mark.parametrize(
-    ("label", "setting", "key"),
-    [
-        ("dense one-hot, three heads", "KIND_BLOCK", ("kinds", 0)),  # 40 positions: 3 texts
-        ("a head that attends by position only", "POSITION_BLOCK", ("positions", 3)),  # 3 texts of 12 → 16 rows
-        ("dense, position embedding", "POSITION_BLOCK", ("positions", 3)),
-    ],
-)
-def test_weight_free_blocks_are_kept_and_give_the_same_bits(label, setting, key, monkeypatch):
+def test_the_counts_path_keeps_its_blocks_and_gives_the_same_bits(monkeypatch):
     # several blocks, only the first kept: kept, rebuilt and never-kept blocks must give the same score
-    monkeypatch.setattr(fastscore, setting, 40 if setting == "KIND_BLOCK" else 3 * 16 * 16)
+    monkeypatch.setattr(fastscore, "KIND_BLOCK", 40)
     eval_set = eval_sets("problem2")["ragged"]
-    weights = WEIGHTS[label][1]("problem2")
-    probe = Scorer(eval_set)
-    probe(weights)
-    monkeypatch.setattr(fastscore, "CACHE_BYTES", probe.fast._kept[key][0].nbytes)  # room for one block
+    weights = WEIGHTS["dense one-hot, three heads"][1]("problem2")
     scorer = Scorer(eval_set)
+    one = fastscore.KindBlock.build(eval_set, scorer.targets, slice(0, 40 // 11), 0)  # the first block: 3 texts
+    monkeypatch.setattr(fastscore, "CACHE_BYTES", one.nbytes)
     results = [scorer(weights), scorer(weights)]
     monkeypatch.setattr(fastscore, "CACHE_BYTES", 0)
     results.append(Scorer(eval_set)(weights))
-    assert len(scorer.fast._kept[key]) == 1 < len(eval_set.tokens) // 3
+    assert len(scorer.fast._blocks[0]) == 1 < len(eval_set.tokens) // 3
     for other in results[1:]:
         assert other.to_dict() == results[0].to_dict() and torch.equal(other.per_position, results[0].per_position)
-    assert results[0].path == WEIGHTS[label][0]
+    assert results[0].path == "counts"
     assert_agree(results[0], scorer(weights, path="plain"))
 
 
@@ -309,12 +300,9 @@ def test_unique_by_counting_equals_torch_unique():
             assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize(
-    "label",
-    ["features", "dense one-hot, three heads", "dense, some heads wide", "a head that attends by position only"],
-)
+@pytest.mark.parametrize("label", ["features", "dense one-hot, three heads", "dense, some heads wide"])
 def test_chunks_of_any_size_agree(label, monkeypatch):
-    # every path goes CHUNK positions at a time; a chunk of 3 splits every kind and block several times.
+    # states and counts go CHUNK positions at a time; a chunk of 3 splits every kind several times.
     # A position's last bit may depend on its place in a chunk (vectorised and tail loops), so the
     # chunked score agrees to rounding and is itself the same run after run.
     scorer, weights = scorer_for("problem1", "ragged"), WEIGHTS[label][1]("problem1")
