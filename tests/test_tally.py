@@ -1,8 +1,10 @@
-"""The KL tail by columns (the states and counts paths) against the one by rows (positions path),
-and its first-largest-logit trick against a plain reading of argmax, ties and near-ties included."""
+"""The KL tail by columns (the states and counts paths) and the one by rows (positions path)
+against the plain path's KL and argmax, and the columns' first-largest-logit trick against a plain
+reading of argmax, ties and near-ties included."""
 
 import torch
 
+from handattn.score import kl_divergence
 from handattn.tally import kl_and_hits, kl_and_hits_T
 from handattn.vocab import D_VOCAB
 
@@ -70,6 +72,16 @@ def test_columns_agree_with_rows():
     assert torch.equal(hit, hit_rows)
     torch.testing.assert_close(kl, kl_rows, rtol=1e-13, atol=1e-15)
     assert bool((kl >= 0).all())
+
+
+def test_both_tails_agree_with_the_plain_path():
+    logits = hard_logits()
+    p, log_p, best = targets(len(logits))
+    plain = kl_divergence(p, logits.log_softmax(-1)).clamp(min=0.0)  # as plain_tally computes them
+    plain_hit = p.gather(-1, logits.argmax(-1, keepdim=True))[:, 0] == best
+    for kl, hit in (columns(logits.clone(), p, log_p, best), kl_and_hits(logits.clone(), p, log_p, best)):
+        assert torch.equal(hit, plain_hit)
+        torch.testing.assert_close(kl, plain, rtol=1e-13, atol=1e-15)
 
 
 def test_a_prediction_equal_to_the_target_scores_exactly_zero():
