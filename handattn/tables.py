@@ -60,7 +60,8 @@ class CountModel:
         self.leading = leading
         self.residual, self.query_class = torch.unique(torch.cat(rows), dim=0, return_inverse=True)  # [Q, d], [X]
         parts = [self.residual @ m for h in weights.heads for m in (h.W_K, h.W_V)]
-        kv = torch.cat(parts, dim=-1) if parts else torch.zeros(len(self.residual), 1, dtype=torch.float64)
+        constant = torch.zeros(len(self.residual), 1, dtype=torch.float64)  # keeps kv wide when every head is empty
+        kv = torch.cat([*parts, constant], dim=-1)
         kv_rows, key_of_query = torch.unique(kv, dim=0, return_inverse=True)  # [K, Σ (d_head + d_value)], [Q]
         self.key_class = key_of_query[self.query_class]  # [X]
         self.n_query, self.n_key = len(self.residual), len(kv_rows)

@@ -53,6 +53,8 @@ WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem
     "features, zero scale": ("states", lambda p: classed(4, p, 3, scale=0.0)),
     "no heads": ("states", lambda p: random_weights(5, p, widths=(), n_pos=None)),
     "heads without values or keys": ("states", lambda p: classed(13, p, 3, widths=((2, 0), (0, 2)))),
+    "a head with no dims and no values": ("states", lambda p: classed(19, p, 3, widths=((0, 0),))),
+    "every head empty, one-hot": ("states", lambda p: random_weights(20, p, one_hot=True, widths=((0, 0),) * 2, n_pos=None)),
     "dense": ("counts", lambda p: random_weights(6, p, features=6, n_pos=None)),
     "dense one-hot, three heads": (
         "counts",

@@ -62,6 +62,18 @@ def test_an_integer_of_thousands_of_digits_is_one_line(capsys, tmp_path):
     assert len(lines) == 1 and "a number with thousands of digits" in lines[0]
 
 
+def test_a_head_with_no_dims_and_no_values_scores_as_the_layer_without_it(capsys, tmp_path):
+    body = '[embed]\nfeatures = ["vowel"]\nW_E.a.vowel = 1\n[unembed]\nW_U.vowel.a = 2\n'
+    scores = []
+    for head in ("", "[[heads]]\ndims = []\nvalues = []\n"):
+        path = tmp_path / f"w{len(scores)}.toml"
+        path.write_text(HEADER + body.replace("[unembed]", head + "[unembed]"))
+        code, out, err = run(capsys, "problem2", str(path), "--json")
+        assert code == 1 and "Traceback" not in err
+        scores.append(json.loads(out)["kl"])
+    assert scores[0] == scores[1]
+
+
 def test_a_symlink_to_dev_zero_is_not_a_regular_file(capsys, tmp_path):
     link = tmp_path / "zero.toml"
     link.symlink_to("/dev/zero")
