@@ -33,7 +33,7 @@ import torch
 
 from handattn.evalset import EvalSet
 from handattn.tables import CountModel, GroupedLayer, PositionModel, Workspace, kinds, round_up
-from handattn.tally import Tally, Targets, kl_and_hits_T
+from handattn.tally import Tally, Targets, kl_and_hits, kl_and_hits_T
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -71,6 +71,7 @@ class FastScorer:
         self.eval_set, self.targets = eval_set, targets
         self._blocks: dict[int, list[KindBlock]] = {}  # leading → the first blocks, as many as fit
         self._kept_bytes = 0
+        self._position_blocks: list[PositionBlock] | None = None  # built on first use
 
     def tally(self, weights: Weights, path: str = "auto") -> tuple[str, Tally]:
         """The Tally of these weights through `path` (default: `choose_path`), and the path taken."""
@@ -85,7 +86,10 @@ class FastScorer:
             return path, _states_tally(model, es, self.targets)
         if path == "counts":
             return path, _counts_tally(model, self._kind_blocks(leading), es)
-        return path, _positions_tally(PositionModel(weights, round_up(es.row_index.shape[1])), es, self.targets)
+        if self._position_blocks is None:
+            self._position_blocks = PositionBlock.split(es)
+        model = PositionModel(weights, round_up(es.row_index.shape[1]))
+        return path, _positions_tally(model, self._position_blocks, es, self.targets)
 
     def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
         """The counts path's blocks in order: the kept ones, then the rest built (and kept while they fit)."""
@@ -271,29 +275,57 @@ def _columns(
 # -- positions -----------------------------------------------------------------------------------------------
 
 
-def _positions_tally(model: PositionModel, eval_set: EvalSet, targets: Targets) -> Tally:
+@dataclass(frozen=True)
+class PositionBlock:
+    """The weight-free half of the positions path for some texts: their tokens, ROWS-padded past the
+    last predicted position, and per predicted position, position-major (the order of the
+    layer's logits), its target row and whether it is real."""
+
+    texts: slice
+    tokens: torch.Tensor  # [n, P_padded] int64 tokens, padding 0
+    row: torch.Tensor  # [P · n] int64 target row, position-major
+    real: torch.Tensor | None  # [P · n] bool, position-major; None: every position is (texts of equal length)
+
+    @staticmethod
+    def split(eval_set: EvalSet) -> list[PositionBlock]:
+        """The set in blocks of texts whose [n, P_padded, P_padded] attention scores take POSITION_BLOCK."""
+        N, P = eval_set.row_index.shape
+        P_padded = round_up(P)
+        step = max(1, POSITION_BLOCK // (P_padded * P_padded))
+        tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, P_padded - P))  # [N, P_padded]
+        every = bool(eval_set.mask.all())
+        blocks = []
+        for i in range(0, N, step):
+            texts = slice(i, min(i + step, N))
+            real = None if every else eval_set.mask[texts].T.flatten()
+            blocks.append(PositionBlock(texts, tokens[texts], eval_set.row_index[texts].T.flatten(), real))
+        return blocks
+
+
+def _positions_tally(model: PositionModel, blocks: list[PositionBlock], eval_set: EvalSet, targets: Targets) -> Tally:
     """Every real position its own group, the layer on blocks of texts, position-major. The model's
     tables are ROWS-padded past the last predicted position (causal attention keeps the padding
-    out); the KL of padding is computed with the rest and dropped."""
+    out); the KL of padding is computed with the rest and dropped. The groups come position-major
+    within each block."""
     N, P = eval_set.row_index.shape
-    P_padded = len(model.causal)
-    step = max(1, POSITION_BLOCK // (P_padded * P_padded))
-    tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, P_padded - P))  # [N, P_padded]
-    mask, row_index = eval_set.mask, eval_set.row_index
-    per_position = torch.zeros(N, P, dtype=torch.float64)
-    kls, hits = [], []
+    per_position = torch.empty(N, P, dtype=torch.float64)
+    kls, hits, rows, work = [], [], [], Workspace()
     with torch.no_grad():
-        for i in range(0, N, step):
-            real, rows = mask[i : i + step], row_index[i : i + step]  # [n, P]
-            logits = model.logits(tokens[i : i + step])[:P]  # [P, n, V]
-            kl, hit = targets.kl_and_hits(rows.T.flatten(), logits.view(-1, D_VOCAB))  # [P · n]
-            kl, hit = kl.view(P, -1).T, hit.view(P, -1).T  # [n, P]
-            if real.all():  # texts of equal length: no padding to drop
-                per_position[i : i + step] = kl
-                kl, hit = kl.flatten(), hit.flatten()  # mask order
+        for block in blocks:
+            S = len(block.row)
+            logits = model.logits(block.tokens)[:P].view(S, D_VOCAB)  # [P · n, V]
+            p = torch.index_select(targets.p, 0, block.row, out=work.take("p", S, D_VOCAB))
+            log_p = torch.index_select(targets.log_p, 0, block.row, out=work.take("log_p", S, D_VOCAB))
+            kl, hit = torch.empty(S, dtype=torch.float64), torch.empty(S, dtype=torch.bool)
+            kl_and_hits(logits, p, log_p, targets.best[block.row], work.take("scratch", S, D_VOCAB), kl, hit)
+            per_position[block.texts] = kl.view(P, -1).T
+            if block.real is None:
+                kls.append(kl)
+                hits.append(hit)
+                rows.append(block.row)
             else:
-                per_position[i : i + step] = torch.where(real, kl, 0.0)
-                kl, hit = kl[real], hit[real]
-            kls.append(kl)
-            hits.append(hit)
-    return Tally(per_position, torch.cat(kls), torch.cat(hits), None, row_index[mask])
+                kls.append(kl[block.real])
+                hits.append(hit[block.real])
+                rows.append(block.row[block.real])
+    per_position.masked_fill_(~eval_set.mask, 0.0)
+    return Tally(per_position, torch.cat(kls), torch.cat(hits), None, torch.cat(rows))

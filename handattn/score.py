@@ -21,7 +21,7 @@ from handattn.errors import ProblemMismatchError
 from handattn.evalset import EvalSet
 from handattn.fastscore import FastScorer
 from handattn.model import AttentionModel
-from handattn.tally import Tally, Targets, exact_sum, exact_sums, exact_totals
+from handattn.tally import TIE, Tally, Targets, exact_sum, exact_sums, exact_totals
 from handattn.vocab import TOKENS
 from handattn.weights import Weights
 
@@ -40,7 +40,7 @@ class Score:
     problem: str
     kl: float  # mean KL(true ‖ model), nats
     kl_se: float  # its standard error, texts as the units
-    argmax_accuracy: float  # share of positions whose argmax is a most-likely true token
+    argmax_accuracy: float  # share of positions whose argmax (tally.TIE) is a most-likely true token
     n_positions: int
     n_texts: int
     threshold: float
@@ -162,7 +162,9 @@ def plain_tally(model: AttentionModel, eval_set: EvalSet) -> Tally:
         trace = model(eval_set.tokens[i : i + batch])
         p = eval_set.dense_target(slice(i, i + batch))  # [n, P, V]
         kls.append(kl_divergence(p, trace.log_probs[:, :-1]).clamp(min=0.0))  # float rounding can dip to -1e-17
-        argmax = trace.logits[:, :-1].argmax(-1, keepdim=True)  # [n, P, 1] the first token of largest logit
+        logits = trace.logits[:, :-1]  # [n, P, V]
+        tied = logits - logits.amax(-1, keepdim=True) >= -TIE  # [n, P, V] within TIE of the largest logit
+        argmax = tied.to(torch.uint8).argmax(-1, keepdim=True)  # [n, P, 1] the first of them
         hits.append(p.gather(-1, argmax)[..., 0] == p.max(-1).values)
     mask = eval_set.mask
     kl = torch.cat(kls) * mask  # [N, P], padding counts 0

@@ -25,7 +25,7 @@ class Tally:
     per_position: torch.Tensor  # [N, P] KL in nats, clamped at 0, 0 at padding
     kl: torch.Tensor  # [G] KL of each group, clamped at 0
     hit: torch.Tensor  # [G] bool: the model's argmax is a most-likely true token
-    count: torch.Tensor | None  # [G] int64 positions in each group; None: one each (G = M, mask order)
+    count: torch.Tensor | None  # [G] int64 positions in each group; None: one each (G = M, any order)
     row: torch.Tensor  # [G] int64 target row of each group (its context is the row's kind)
 
 
@@ -37,30 +37,44 @@ class Targets:
         self.log_p = torch.where(self.p > 0, self.p, 1.0).log()  # [R, V], 0 where p = 0
         self.best = self.p.max(-1).values  # [R] probability of a most-likely token
 
-    def kl_and_hits(self, rows: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """rows [G] (target rows), logits [G, V] (overwritten) → KL(p ‖ softmax(logits)) [G], hits [G]."""
-        p, log_p = self.p.index_select(0, rows), self.log_p.index_select(0, rows)  # [G, V]
-        return kl_and_hits(logits, p, log_p, self.best.index_select(0, rows))
+
+TIE = 2.0**-30  # nats: a logit this close to the largest ties with it (probabilities within 1e-9 of each other)
 
 
 def kl_and_hits(
-    logits: torch.Tensor, p: torch.Tensor, log_p: torch.Tensor, best: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    logits: torch.Tensor,
+    p: torch.Tensor,
+    log_p: torch.Tensor,
+    best: torch.Tensor,
+    scratch: torch.Tensor,
+    kl: torch.Tensor,
+    hit: torch.Tensor,
+) -> None:
     """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit, for
-    rows: logits, p and log_p [G, V]; logits is overwritten. The hit: the model's argmax (the first
-    token of largest logit) is a most-likely true token (p = best there).
+    rows: logits, p and log_p [G, V], into kl [G] and hit [G]; logits, log_p and scratch [G, V] are
+    overwritten.
+
+    The hit: the model's argmax is a most-likely true token (p = best there). The argmax is the
+    first token whose logit is within TIE of the largest: logits that are equal in exact arithmetic
+    but computed along different float paths (1/3 + 1/3 against 2/3) tie on every path, and the
+    first of them wins, as in an exact scorer. The largest logit's e^0 = 1 is part of Σ e^(logit − top),
+    and any logit within TIE adds almost 1 more: only where that sum reaches 1.5 can a second
+    logit tie, and only there is the first one within TIE looked for.
 
     KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
     where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
     rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
     `kl_and_hits_T` is the same for columns.
     """
-    top, first = logits.max(-1, keepdim=True)  # max gives the first of equal largest, as argmax
+    top, first = logits.max(-1, keepdim=True)  # the first largest, the argmax unless a logit ties with it
     shifted = logits.sub_(top)  # ≤ 0
-    log_q = shifted.sub_(shifted.exp().sum(-1, keepdim=True).log_())
-    kl = torch.linalg.vecdot(p, log_p - log_q).clamp_(min=0.0)
-    hit = p.gather(-1, first).squeeze(-1) == best
-    return kl, hit
+    total = torch.exp(shifted, out=scratch).sum(-1, keepdim=True)  # [G, 1] ≥ 1
+    tied = (total[:, 0] >= 1.5).nonzero()[:, 0]  # rows where a second logit may lie within TIE
+    if len(tied):
+        first[tied] = (shifted[tied] >= -TIE).max(-1, keepdim=True).indices
+    log_q = shifted.sub_(total.log_())
+    torch.sum(log_p.sub_(log_q).mul_(p), -1, out=kl).clamp_(min=0.0)
+    torch.eq(p.gather(-1, first)[:, 0], best, out=hit)
 
 
 def kl_and_hits_T(
@@ -79,19 +93,19 @@ def kl_and_hits_T(
     torch's max with indices over dim 0 costs as much as the rest of the KL: after the shift a
     largest logit is exactly 0 and any other below 0, so (V − i) + 2^1000 · shifted is V − i at the
     largest and below 0 at the rest (−inf where it overflows), largest at the first of the largest.
-    Only two unequal logits less than 28 · 2^-1000 apart could break that; the check that the
-    token found is a largest one catches it, and those columns take max with indices."""
+    Only two unequal logits less than 28 · 2^-1000 apart could break that, and those tie: the
+    columns where a logit may tie with the largest take the first one within TIE, as the rows do."""
     V, S = logits_T.shape
     top = logits_T.amax(0)  # [S]
     shifted = logits_T.sub_(top)  # [V, S] ≤ 0, exactly 0 at every largest logit
     marked = torch.add(_countdown(V), shifted, alpha=2.0**1000, out=scratch)  # [V, S] V − i at the largest
     first = (V - marked.amax(0)).long()  # [S]
-    wrong = (shifted.gather(0, first[None])[0] != 0).nonzero()[:, 0]
-    if len(wrong):
-        first[wrong] = shifted[:, wrong].max(0).indices
+    total = torch.exp(shifted, out=scratch).sum(0)  # [S] ≥ 1
+    tied = (total >= 1.5).nonzero()[:, 0]  # columns where a second logit may lie within TIE
+    if len(tied):
+        first[tied] = (shifted[:, tied] >= -TIE).max(0).indices
     torch.eq(p_T.gather(0, first[None])[0], best, out=hit)
-    lse = torch.exp(shifted, out=scratch).sum(0).log_()  # [S]
-    log_q = shifted.sub_(lse)
+    log_q = shifted.sub_(total.log_())
     difference = torch.sub(log_p_T, log_q, out=log_q)
     torch.sum(difference.mul_(p_T), 0, out=kl).clamp_(min=0.0)
 

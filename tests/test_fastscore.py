@@ -46,6 +46,14 @@ def position_only(seed: int, problem: str) -> Weights:
     return dataclasses.replace(weights, W_E=W_E, heads=[head, *weights.heads[1:]])
 
 
+def integers(weights: Weights) -> Weights:
+    """Every entry rounded to an integer, as hand-written files have: logits equal in exact
+    arithmetic but summed in different orders by different paths (ties broken only by rounding)."""
+    heads = [dataclasses.replace(h, W_Q=h.W_Q.round(), W_K=h.W_K.round(), W_V=h.W_V.round()) for h in weights.heads]
+    W_E = None if weights.W_E is None else weights.W_E.round()
+    return dataclasses.replace(weights, heads=heads, W_E=W_E, W_U=weights.W_U.round(), b_U=weights.b_U.round())
+
+
 WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem)
     "features": ("states", lambda p: classed(1, p, 3, scale=0.5)),
     "features, wide scores": ("states", lambda p: classed(2, p, 4, scale=400.0)),
@@ -54,7 +62,10 @@ WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem
     "no heads": ("states", lambda p: random_weights(5, p, widths=(), n_pos=None)),
     "heads without values or keys": ("states", lambda p: classed(13, p, 3, widths=((2, 0), (0, 2)))),
     "a head with no dims and no values": ("states", lambda p: classed(19, p, 3, widths=((0, 0),))),
-    "every head empty, one-hot": ("states", lambda p: random_weights(20, p, one_hot=True, widths=((0, 0),) * 2, n_pos=None)),
+    "every head empty, one-hot": (
+        "states",
+        lambda p: random_weights(20, p, one_hot=True, widths=((0, 0),) * 2, n_pos=None),
+    ),
     "dense": ("counts", lambda p: random_weights(6, p, features=6, n_pos=None)),
     "dense one-hot, three heads": (
         "counts",
@@ -64,6 +75,18 @@ WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem
     "dense, some heads wide": (
         "counts",
         lambda p: random_weights(17, p, one_hot=True, widths=((2, 3), (1, 0), (0, 2)), n_pos=None, scale=150.0),
+    ),
+    "integers, uniform attention": (
+        "counts",
+        lambda p: integers(random_weights(21, p, one_hot=True, widths=((0, 0), (4, 4)), n_pos=None, scale=0.0)),
+    ),
+    "integers, sparse": (
+        "counts",
+        lambda p: integers(random_weights(22, p, one_hot=True, widths=((3, 3), (4, 1)), n_pos=None, density=0.5)),
+    ),
+    "integers, position embedding": (
+        "positions",
+        lambda p: integers(random_weights(23, p, widths=((1, 3), (2, 2)), n_pos=30, scale=0.0, density=0.5)),
     ),
     "W_P at the first position": ("states", lambda p: dataclasses.replace(classed(14, p, 3), W_P=first_rows(14, 1))),
     "W_P at the first four positions": (

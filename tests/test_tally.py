@@ -1,11 +1,12 @@
 """The KL tail by columns (the states and counts paths) and the one by rows (positions path)
-against the plain path's KL and argmax, and the columns' first-largest-logit trick against a plain
-reading of argmax, ties and near-ties included."""
+against the plain path's KL and argmax, and both tails' argmax (the first logit within TIE of the
+largest) against a plain reading of it, ties and near-ties included."""
 
+import pytest
 import torch
 
 from handattn.score import kl_divergence
-from handattn.tally import kl_and_hits, kl_and_hits_T
+from handattn.tally import TIE, kl_and_hits, kl_and_hits_T
 from handattn.vocab import D_VOCAB
 
 V = D_VOCAB
@@ -20,24 +21,43 @@ def columns(logits, p, log_p, best):
     return kl, hit
 
 
-def first_largest(row: list[float]) -> int:
-    return row.index(max(row))
+def rows(logits, p, log_p, best):
+    """kl_and_hits on [G, V] rows, with its buffers (log_p is overwritten: a copy)."""
+    G = len(logits)
+    kl, hit = torch.empty(G, dtype=torch.float64), torch.empty(G, dtype=torch.bool)
+    kl_and_hits(logits, p, log_p.clone(), best, torch.empty_like(logits), kl, hit)
+    return kl, hit
+
+
+def first_tied(row: list[float]) -> int:
+    """The first token whose logit is within TIE of the largest, in Python floats."""
+    top = max(row)
+    return next(i for i, x in enumerate(row) if x - top >= -TIE)
 
 
 def hard_logits() -> torch.Tensor:
-    """[G, V] logits where the first largest is easy to get wrong: ties, near-ties down to the
-    smallest subnormal, -0.0 beside 0.0, and spans far beyond what 2^1000 · gap keeps finite."""
+    """[G, V] logits where the argmax is easy to get wrong: exact ties, ties by rounding (sums equal in
+    exact arithmetic), gaps just inside and just outside TIE, unequal logits a subnormal apart,
+    -0.0 beside 0.0, and spans far beyond what 2^1000 · gap keeps finite."""
     g = torch.Generator().manual_seed(0)
     rows = [torch.randn(V, generator=g, dtype=torch.float64) * scale for scale in (1e-3, 1.0, 30.0, 1e6)] * 25
     logits = torch.stack(rows)  # [100, V]
     logits[::3, 7] = logits[::3, 20] = logits[::3].amax(1) + 1.0  # a tie between tokens 7 and 20
     logits[1::5, 4] = 0.0
-    logits[1::5, 2] = -5e-324  # unequal to the 0 at token 4 by the smallest subnormal: 4 is the first largest
+    logits[1::5, 2] = -5e-324  # the smallest subnormal below token 4's 0: a tie, so token 2 is the argmax
     logits[1::5, 5:] = -1.0
     logits[1::5, :2] = logits[1::5, 3] = -1.0
     logits[2::7] = 0.0
     logits[2::7, 9] = -0.0  # -0.0 equals 0.0: token 0 is the first largest
     logits[4::9, 11] = 1e300  # every other logit is 1e300 below: 2^1000 · gap overflows to -inf
+    logits[5::11, 3] = logits[5::11].amax(1) + 2.0
+    logits[5::11, 1] = logits[5::11, 3] - 2 * TIE  # just outside TIE: token 3 stays the argmax
+    logits[6::11, 3] = 0.1 + 0.2  # 0.30000000000000004
+    logits[6::11, 1] = 0.3  # equal to it in exact arithmetic: a tie, token 1 first
+    logits[6::11, 4:] = logits[6::11, 0] = logits[6::11, 2] = -1.0
+    logits[7::11] = -1.0
+    logits[7::11, 3] = 5.0
+    logits[7::11, 0] = 5.0 - TIE / 2  # just inside TIE: token 0 first
     return logits
 
 
@@ -52,28 +72,29 @@ def targets(G: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return p, log_p, p.max(1).values
 
 
-def test_columns_find_the_first_largest_logit_as_argmax_does():
+@pytest.mark.parametrize("tail", [columns, rows])
+def test_both_tails_take_the_first_logit_within_tie_of_the_largest(tail):
     logits = hard_logits()
     p, log_p, best = targets(len(logits))
-    _, hit = columns(logits.clone(), p, log_p, best)
-    expected = [
-        float(p[i, first_largest(row)]) == float(best[i]) for i, row in enumerate(logits.tolist())
-    ]  # python's max and index: the first of equal largest
+    _, hit = tail(logits.clone(), p, log_p, best)
+    expected = [float(p[i, first_tied(row)]) == float(best[i]) for i, row in enumerate(logits.tolist())]
     assert hit.tolist() == expected
     assert any(expected) and not all(expected)
-    assert first_largest(logits[1].tolist()) == 4 and first_largest(logits[2].tolist()) == 0
+    firsts = [first_tied(logits[i].tolist()) for i in (1, 2, 5, 6, 7)]
+    assert firsts == [2, 0, 3, 1, 0]  # a subnormal apart, -0.0, outside TIE, equal by rounding, inside TIE
 
 
 def test_both_tails_agree_with_each_other_and_the_plain_path():
     logits = hard_logits()
     p, log_p, best = targets(len(logits))
     kl, hit = columns(logits.clone(), p, log_p, best)
-    kl_rows, hit_rows = kl_and_hits(logits.clone(), p, log_p, best)
+    kl_rows, hit_rows = rows(logits.clone(), p, log_p, best)
     assert torch.equal(hit, hit_rows)
     torch.testing.assert_close(kl, kl_rows, rtol=1e-13, atol=1e-15)
     assert bool((kl >= 0).all())
     plain = kl_divergence(p, logits.log_softmax(-1)).clamp(min=0.0)  # as plain_tally computes them
-    plain_hit = p.gather(-1, logits.argmax(-1, keepdim=True))[:, 0] == best
+    first = (logits - logits.amax(-1, keepdim=True) >= -TIE).to(torch.uint8).argmax(-1, keepdim=True)
+    plain_hit = p.gather(-1, first)[:, 0] == best  # as plain_tally takes them
     assert torch.equal(hit, plain_hit)
     torch.testing.assert_close(kl, plain, rtol=1e-13, atol=1e-15)
 
