@@ -163,7 +163,7 @@ def plain_tally(model: AttentionModel, eval_set: EvalSet) -> Tally:
         p = eval_set.dense_target(slice(i, i + batch))  # [n, P, V]
         kls.append(kl_divergence(p, trace.log_probs[:, :-1]).clamp(min=0.0))  # float rounding can dip to -1e-17
         logits = trace.logits[:, :-1]  # [n, P, V]
-        tied = logits - logits.amax(-1, keepdim=True) >= -TIE  # [n, P, V] within TIE of the largest logit
+        tied = logits - logits.amax(-1, keepdim=True) > -TIE  # [n, P, V] less than TIE below the largest logit
         argmax = tied.to(torch.uint8).argmax(-1, keepdim=True)  # [n, P, 1] the first of them
         hits.append(p.gather(-1, argmax)[..., 0] == p.max(-1).values)
     mask = eval_set.mask

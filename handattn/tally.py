@@ -38,7 +38,7 @@ class Targets:
         self.best = self.p.max(-1).values  # [R] probability of a most-likely token
 
 
-TIE = 2.0**-30  # nats: a logit this close to the largest ties with it (probabilities within 1e-9 of each other)
+TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
 
 
 def kl_and_hits(
@@ -55,23 +55,23 @@ def kl_and_hits(
     overwritten.
 
     The hit: the model's argmax is a most-likely true token (p = best there). The argmax is the
-    first token whose logit is within TIE of the largest: logits that are equal in exact arithmetic
-    but computed along different float paths (1/3 + 1/3 against 2/3) tie on every path, and the
-    first of them wins, as in an exact scorer. The largest logit's e^0 = 1 is part of Σ e^(logit − top),
-    and any logit within TIE adds almost 1 more: only where that sum reaches 1.5 can a second
-    logit tie, and only there is the first one within TIE looked for.
+    first token whose logit is less than TIE below the largest: logits equal in exact arithmetic
+    but rounded differently on different paths (1/3 + 1/3 against 2/3) tie on every path, and the
+    first of them wins, as in an exact scorer. max gives the first largest; a logit that ties with
+    it adds e^(−TIE) ≈ 1 to the largest's own e^0 = 1 in Σ e^(logit − top), so only rows where
+    that sum reaches 2 − 2·TIE are searched again for the first within TIE.
 
     KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
     where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
     rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
     `kl_and_hits_T` is the same for columns.
     """
-    top, first = logits.max(-1, keepdim=True)  # the first largest, the argmax unless a logit ties with it
+    top, first = logits.max(-1, keepdim=True)  # [G, 1] the first largest
     shifted = logits.sub_(top)  # ≤ 0
     total = torch.exp(shifted, out=scratch).sum(-1, keepdim=True)  # [G, 1] ≥ 1
-    tied = (total[:, 0] >= 1.5).nonzero()[:, 0]  # rows where a second logit may lie within TIE
+    tied = (total[:, 0] >= 2 - 2 * TIE).nonzero()[:, 0]  # rows where a second logit may tie
     if len(tied):
-        first[tied] = (shifted[tied] >= -TIE).max(-1, keepdim=True).indices
+        first[tied] = (shifted[tied] > -TIE).max(-1, keepdim=True).indices
     log_q = shifted.sub_(total.log_())
     torch.sum(log_p.sub_(log_q).mul_(p), -1, out=kl).clamp_(min=0.0)
     torch.eq(p.gather(-1, first)[:, 0], best, out=hit)
@@ -89,23 +89,20 @@ def kl_and_hits_T(
     """`kl_and_hits` for S positions along the columns of logits_T, p_T and log_p_T [V, S]: the same
     terms, in the same order, into kl [S] and hit [S]. logits_T and scratch [V, S] are overwritten.
 
-    Columns keep every step a pass along whole rows. The first largest logit comes from amax, as
-    torch's max with indices over dim 0 costs as much as the rest of the KL: after the shift a
-    largest logit is exactly 0 and any other below 0, so (V − i) + 2^1000 · shifted is V − i at the
-    largest and below 0 at the rest (−inf where it overflows), largest at the first of the largest.
-    Only two unequal logits less than 28 · 2^-1000 apart could break that, and those tie: the
-    columns where a logit may tie with the largest take the first one within TIE, as the rows do."""
+    Columns keep every step a pass along whole rows, and the argmax comes from amax, as torch's max
+    with indices over dim 0 costs as much as the rest of the KL: after the shift, ⌈shifted / TIE⌉ is
+    exactly 0 for a logit within TIE of the largest and at most −1 for any other (TIE is a power
+    of 2), so (V − i) + 2^1000 · ⌈shifted / TIE⌉ is V − i within TIE and below 0 elsewhere (−inf
+    where it overflows): its largest is at the first token within TIE."""
     V, S = logits_T.shape
     top = logits_T.amax(0)  # [S]
-    shifted = logits_T.sub_(top)  # [V, S] ≤ 0, exactly 0 at every largest logit
-    marked = torch.add(_countdown(V), shifted, alpha=2.0**1000, out=scratch)  # [V, S] V − i at the largest
+    shifted = logits_T.sub_(top)  # [V, S] ≤ 0
+    steps = torch.mul(shifted, 1 / TIE, out=scratch).ceil_()  # [V, S] 0 within TIE of the largest, ≤ −1 elsewhere
+    marked = torch.add(_countdown(V), steps, alpha=2.0**1000, out=scratch)  # [V, S] V − i within TIE
     first = (V - marked.amax(0)).long()  # [S]
-    total = torch.exp(shifted, out=scratch).sum(0)  # [S] ≥ 1
-    tied = (total >= 1.5).nonzero()[:, 0]  # columns where a second logit may lie within TIE
-    if len(tied):
-        first[tied] = (shifted[:, tied] >= -TIE).max(0).indices
     torch.eq(p_T.gather(0, first[None])[0], best, out=hit)
-    log_q = shifted.sub_(total.log_())
+    lse = torch.exp(shifted, out=scratch).sum(0).log_()  # [S]
+    log_q = shifted.sub_(lse)
     difference = torch.sub(log_p_T, log_q, out=log_q)
     torch.sum(difference.mul_(p_T), 0, out=kl).clamp_(min=0.0)
 

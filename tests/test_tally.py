@@ -30,9 +30,9 @@ def rows(logits, p, log_p, best):
 
 
 def first_tied(row: list[float]) -> int:
-    """The first token whose logit is within TIE of the largest, in Python floats."""
+    """The first token whose logit is less than TIE below the largest, in Python floats."""
     top = max(row)
-    return next(i for i, x in enumerate(row) if x - top >= -TIE)
+    return next(i for i, x in enumerate(row) if x - top > -TIE)
 
 
 def hard_logits() -> torch.Tensor:
@@ -58,6 +58,11 @@ def hard_logits() -> torch.Tensor:
     logits[7::11] = -1.0
     logits[7::11, 3] = 5.0
     logits[7::11, 0] = 5.0 - TIE / 2  # just inside TIE: token 0 first
+    logits[8::11] = -1.0
+    logits[8::11, 3] = 5.0
+    logits[8::11, 0] = 5.0 - TIE  # exactly TIE below: not a tie, token 3 stays the argmax
+    logits[9::22] = -1.0  # odd rows, where token 20 is most likely
+    logits[9::22, 20] = logits[9::22, 25] = 5.0  # a tie: token 20 first, a hit
     return logits
 
 
@@ -80,8 +85,8 @@ def test_both_tails_take_the_first_logit_within_tie_of_the_largest(tail):
     expected = [float(p[i, first_tied(row)]) == float(best[i]) for i, row in enumerate(logits.tolist())]
     assert hit.tolist() == expected
     assert any(expected) and not all(expected)
-    firsts = [first_tied(logits[i].tolist()) for i in (1, 2, 5, 6, 7)]
-    assert firsts == [2, 0, 3, 1, 0]  # a subnormal apart, -0.0, outside TIE, equal by rounding, inside TIE
+    firsts = [first_tied(logits[i].tolist()) for i in (1, 2, 5, 6, 7, 8)]
+    assert firsts == [2, 0, 3, 1, 0, 3]  # a subnormal apart, -0.0, outside, equal by rounding, inside, at TIE
 
 
 def test_both_tails_agree_with_each_other_and_the_plain_path():
@@ -93,7 +98,7 @@ def test_both_tails_agree_with_each_other_and_the_plain_path():
     torch.testing.assert_close(kl, kl_rows, rtol=1e-13, atol=1e-15)
     assert bool((kl >= 0).all())
     plain = kl_divergence(p, logits.log_softmax(-1)).clamp(min=0.0)  # as plain_tally computes them
-    first = (logits - logits.amax(-1, keepdim=True) >= -TIE).to(torch.uint8).argmax(-1, keepdim=True)
+    first = (logits - logits.amax(-1, keepdim=True) > -TIE).to(torch.uint8).argmax(-1, keepdim=True)
     plain_hit = p.gather(-1, first)[:, 0] == best  # as plain_tally takes them
     assert torch.equal(hit, plain_hit)
     torch.testing.assert_close(kl, plain, rtol=1e-13, atol=1e-15)
