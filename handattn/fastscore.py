@@ -44,6 +44,7 @@ KIND_BLOCK = 1 << 16  # counts: positions sorted together (their [65536, 28] flo
 CACHE_BYTES = 128 << 20  # counts: the weight-free blocks kept for the next file
 CHUNK = 4096  # states and counts: positions evaluated at once (their [32, 4096] float64 logits take 1 MiB)
 POSITION_BLOCK = 1 << 16  # positions: attention scores evaluated at once ([n, P, P] float64: 512 KiB)
+POSITION_ROWS = 2048  # positions, every head of a fixed pattern: positions at once ([2048, 28] logits)
 
 
 def leading_positions(weights: Weights, eval_set: EvalSet) -> int:
@@ -71,7 +72,7 @@ class FastScorer:
         self.eval_set, self.targets = eval_set, targets
         self._blocks: dict[int, list[KindBlock]] = {}  # leading → the first blocks, as many as fit
         self._kept_bytes = 0
-        self._position_blocks: list[PositionBlock] | None = None  # built on first use
+        self._position_blocks: dict[int, list[PositionBlock]] = {}  # texts per block → the blocks
 
     def tally(self, weights: Weights, path: str = "auto") -> tuple[str, Tally]:
         """The Tally of these weights through `path` (default: `choose_path`), and the path taken."""
@@ -86,10 +87,13 @@ class FastScorer:
             return path, _states_tally(model, es, self.targets)
         if path == "counts":
             return path, _counts_tally(model, self._kind_blocks(leading), es)
-        if self._position_blocks is None:
-            self._position_blocks = PositionBlock.split(es)
-        model = PositionModel(weights, round_up(es.row_index.shape[1]))
-        return path, _positions_tally(model, self._position_blocks, es, self.targets)
+        P_padded = round_up(es.row_index.shape[1])
+        model = PositionModel(weights, P_padded)
+        # text by text, a head's [n, P, P] scores bound the block; patterns shared by every text bound only the logits
+        step = max(1, POSITION_BLOCK // P_padded**2 if model.heads else POSITION_ROWS // P_padded)
+        if step not in self._position_blocks:
+            self._position_blocks[step] = PositionBlock.split(es, step)
+        return path, _positions_tally(model, self._position_blocks[step], es, self.targets)
 
     def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
         """The counts path's blocks in order: the kept ones, then the rest built (and kept while they fit)."""
@@ -287,11 +291,10 @@ class PositionBlock:
     real: torch.Tensor | None  # [P · n] bool, position-major; None: every position is (texts of equal length)
 
     @staticmethod
-    def split(eval_set: EvalSet) -> list[PositionBlock]:
-        """The set in blocks of texts whose [n, P_padded, P_padded] attention scores take POSITION_BLOCK."""
+    def split(eval_set: EvalSet, step: int) -> list[PositionBlock]:
+        """The set in blocks of `step` texts."""
         N, P = eval_set.row_index.shape
         P_padded = round_up(P)
-        step = max(1, POSITION_BLOCK // (P_padded * P_padded))
         tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, P_padded - P))  # [N, P_padded]
         every = bool(eval_set.mask.all())
         blocks = []
