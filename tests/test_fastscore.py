@@ -33,17 +33,17 @@ def first_rows(seed: int, n: int, d_model: int = 5) -> torch.Tensor:
     return W_P
 
 
-def position_only(seed: int, problem: str) -> Weights:
-    """Head 0's queries and keys read only feature 4, which only W_P writes: its pattern is the same
-    in every text (as problem4's previous-position head); head 1 reads tokens as usual."""
+def position_only(seed: int, problem: str, heads: int = 1) -> Weights:
+    """The first `heads` heads' queries and keys read only feature 4, which only W_P writes: their
+    pattern is the same in every text (as problem4's previous-position head); any other head reads
+    tokens as usual."""
     weights = random_weights(seed, problem, n_pos=12, scale=1.3)
     W_E = weights.W_E.clone()
     W_E[:, 4] = 0.0
-    head = weights.heads[0]
     keep = torch.zeros(5, 1, dtype=torch.float64)
     keep[4] = 1.0
-    head = dataclasses.replace(head, W_Q=head.W_Q * keep, W_K=head.W_K * keep)
-    return dataclasses.replace(weights, W_E=W_E, heads=[head, *weights.heads[1:]])
+    fixed = [dataclasses.replace(h, W_Q=h.W_Q * keep, W_K=h.W_K * keep) for h in weights.heads[:heads]]
+    return dataclasses.replace(weights, W_E=W_E, heads=[*fixed, *weights.heads[heads:]])
 
 
 def integers(weights: Weights) -> Weights:
@@ -99,6 +99,7 @@ WEIGHTS = {  # label → (expected path on a 12-token set, weights for a problem
     ),
     "position embedding": ("positions", lambda p: random_weights(9, p, n_pos=5)),
     "a head that attends by position only": ("positions", lambda p: position_only(18, p)),
+    "every head attends by position only": ("positions", lambda p: position_only(24, p, heads=2)),
     "dense, position embedding": ("positions", lambda p: random_weights(10, p, one_hot=True, n_pos=40, scale=-0.7)),
 }
 
@@ -338,3 +339,20 @@ def test_chunks_of_any_size_agree(label, monkeypatch):
     assert_agree(chunked, whole)
     assert_agree(chunked, scorer(weights, path="plain"))
     assert chunked.to_dict() == again.to_dict() and torch.equal(chunked.per_position, again.per_position)
+
+
+@pytest.mark.parametrize("label", ["position embedding", "every head attends by position only"])
+def test_the_positions_path_in_blocks_of_any_size_agrees(label, monkeypatch):
+    # text by text the [n, P, P] scores bound a block, with every pattern fixed only its positions:
+    # blocks of 1 to 3 texts cut the ragged set everywhere, padding included
+    scorer, weights = scorer_for("problem2", "ragged"), WEIGHTS[label][1]("problem2")
+    whole = scorer(weights)
+    monkeypatch.setattr(fastscore, "POSITION_BLOCK", 3 * 16 * 16)
+    monkeypatch.setattr(fastscore, "POSITION_ROWS", 2 * 16)
+    fresh = Scorer(scorer.eval_set)
+    blocked, again = fresh(weights), fresh(weights)
+    assert blocked.path == whole.path == "positions"
+    assert len(fresh.fast._position_blocks) == 1 and len(next(iter(fresh.fast._position_blocks.values()))) >= 4
+    assert_agree(blocked, whole)
+    assert_agree(blocked, scorer(weights, path="plain"))
+    assert blocked.to_dict() == again.to_dict() and torch.equal(blocked.per_position, again.per_position)
