@@ -230,6 +230,13 @@ def test_scores_at_full_size_are_identical_on_any_number_of_threads(label):
     assert result.path == WEIGHTS[label][0]
 
 
+def test_problem4s_reference_is_identical_on_any_number_of_threads():
+    # every pattern fixed: blocks of 2,048 positions, one product over all of a block's texts
+    scorer = Scorer(sample_eval_set(get_problem("problem4")))
+    result = assert_same_on_every_thread_count(scorer, load(SOLUTIONS / "problem4.toml", problem="problem4"))
+    assert result.path == "positions"
+
+
 def assert_same_on_every_thread_count(scorer: Scorer, weights: Weights):
     """The score on 1, 2 and 3 torch threads, bit for bit the same; the threads are restored after."""
     before = torch.get_num_threads()
