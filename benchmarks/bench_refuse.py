@@ -24,7 +24,15 @@ from _machine import cpu_model, load_note  # benchmarks/_machine.py, beside this
 
 from handattn import load
 from handattn.errors import WeightFileError
-from handattn.weights.read import MAX_ENTRIES, MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_KEYS, MAX_QUOTES, MAX_TABLES
+from handattn.weights.read import (
+    MAX_BRACKET_LINES,
+    MAX_ENTRIES,
+    MAX_FILE_BYTES,
+    MAX_KEY_PARTS,
+    MAX_KEYS,
+    MAX_QUOTES,
+    MAX_TABLES,
+)
 from handattn.weights.read import MAX_KEY_DEPTH as MAX_PARTS_PER_KEY
 from handattn.weights.sections import MAX_PARAMS
 
@@ -59,6 +67,11 @@ def cases() -> dict[str, str]:
         "the most [[heads]], keys in each": fill(
             lambda i: "[[heads]]\n" if i % per_table == 0 else f"a{i} = 1\n", tables
         ),
+        "the most lines that start with [, headers of numbers": fill(lambda i: f"[{i}]\n", MAX_BRACKET_LINES - 10),
+        "a dense W_P of the most rows, one per line": HEADER
+        + "[embed]\nW_P = [\n"
+        + "".join(f"  [{i}.5],\n" for i in range(MAX_BRACKET_LINES - 10))
+        + "]\n",
         "the longest int array": HEADER + "x = [" + ",".join("1" for _ in range(MAX_ENTRIES - 10)) + "]\n",
         "the most string entries, each an expression (a dense W_P)": HEADER
         + "[embed]\nW_P = ["

@@ -303,6 +303,7 @@ def test_one_cause_gives_one_line(text, where):
     "text, fragment",
     [
         (HEADER + "".join(f"[t{i}]\n" for i in range(300)), "has 300 table headers"),
+        (HEADER + "".join(f"[{i}]\n" for i in range(20_001)), "has 20,001 lines that start with \\["),
         (HEADER + "x = [" + ",".join("1" for _ in range(120_000)) + "]\n", "has about 120,001 entries"),
         (HEADER + "".join(f"k{i} = 1\n" for i in range(12_000)), "has about 12,001 keys"),
         (HEADER + "x = [" + ",".join('"1"' for _ in range(11_000)) + "]\n", "has about 22,002 quote marks"),
@@ -310,7 +311,7 @@ def test_one_cause_gives_one_line(text, where):
         (HEADER + "a.b.c.d.e.f.g.h.i = 1\n", "line 2: a key with more than 8 dotted parts"),
         (HEADER + "[a.b.c.d.e.f.g.h.i]\n", "line 2: a key with more than 8 dotted parts"),
     ],
-    ids=["headers", "array items", "keys", "strings", "dotted parts", "long key", "long header"],
+    ids=["headers", "numbered headers", "array items", "keys", "strings", "dotted parts", "long key", "long header"],
 )
 def test_files_that_would_make_tomllib_slow_are_refused_before_it_runs(text, fragment, monkeypatch):
     def never(_text):

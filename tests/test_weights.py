@@ -440,6 +440,16 @@ def test_any_weights_survive_dumps_then_loads_exactly(seed, one_hot, density, n_
     assert_same(w, loads(dumps(w, form)), saved=True)
 
 
+@pytest.mark.parametrize("form", ["labelled", "dense"])
+def test_a_trained_size_file_reads_back_in_either_form(form):
+    # one-hot, four heads of 4, 64 positions: a dense file has about 500 matrix rows, one per line,
+    # as trained weights are pasted (each row must not count as a [table] header)
+    w = random_weights(3, features=TOKENS, one_hot=True, widths=((4, 4),) * 4, n_pos=64, magnitude=3.0, named=True)
+    text = dumps(w, form)
+    assert form == "labelled" or text.count("\n  [") > 400
+    assert_same(w, loads(text), saved=True)
+
+
 def test_labelled_form_writes_names_groups_and_nonzero_entries_only():
     text = dumps(loads(P2), "labelled")
     assert "W_E.vowels = { vowel = 1.0 }" in text

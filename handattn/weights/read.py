@@ -21,13 +21,17 @@ from handattn.weights.sections import from_dict
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a real solution is a few KiB
 MAX_KEY_DEPTH = 8  # tomllib is quadratic in the parts of a dotted key; real files use 3 or 4
 MAX_TABLES = 256  # [table] and [[array]] headers: a real file has a few, one per head
+MAX_BRACKET_LINES = 20_000  # lines that start with [: headers and matrix rows; the largest real dense file has ~8k
 MAX_ENTRIES = 100_000  # `=` and `,` (keys and array items): the largest real dense file has ~70k
 MAX_KEYS = 10_000  # `=`: a labelled file has a line per nonzero row; real ones have dozens
 MAX_QUOTES = 20_000  # quote marks, two per string: every string entry is an expression to parse
 MAX_KEY_PARTS = 60_000  # dots before a key part, over the whole file: tomllib's cost grows with them
 LARGE_FIX = "a weight file is a few KiB of numbers and names"
 _TOKEN = re.compile(r"""(?P<part>[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"?|'[^']*'?)|(?P<blank>[ \t]+)|(?P<other>.)""")
-_HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
+_HEADER = re.compile(
+    r"^[ \t]*\[\[?[ \t]*[A-Za-z_]", re.MULTILINE
+)  # [name] or [[name]]; a matrix row starts with a number
+_BRACKET_LINE = re.compile(r"^[ \t]*\[", re.MULTILINE)  # headers of any name, and matrix rows
 _KEY_DOT = re.compile(r"\.[ \t]*[A-Za-z_\"']")  # a dot before a key part (not the dot of 0.5)
 
 
@@ -80,12 +84,18 @@ def _refuse(source: str, where: str, message: str, fix: str) -> WeightFileError:
 def _prescan(text: str) -> list[Issue]:
     """Refuse what would make reading slow: long dotted keys, very many tables, keys, entries or strings.
 
-    Counts are over the raw text (strings and comments included), so they can only overcount;
-    the limits sit far above any real file.
+    Counts are over the raw text (strings and comments included), so they overcount, and the
+    limits sit far above any real file. A table header is a line that starts with [ or [[ and a
+    letter (a matrix row starts with a number or a quote); headers of other names are among the
+    lines that start with [, which are bounded too.
     """
     tables = len(_HEADER.findall(text))
     if tables > MAX_TABLES:
         return [Issue("", f"has {tables:,} table headers", f"a weight file has at most {MAX_TABLES} [sections]")]
+    lines = len(_BRACKET_LINE.findall(text))
+    if lines > MAX_BRACKET_LINES:
+        fix = f"a weight file has at most {MAX_BRACKET_LINES:,} (table headers and matrix rows)"
+        return [Issue("", f"has {lines:,} lines that start with [", fix)]
     counts = [
         (text.count("="), MAX_KEYS, "keys"),
         (text.count("=") + text.count(","), MAX_ENTRIES, "entries"),
