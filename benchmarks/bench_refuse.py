@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {path.stat().st_size:,} B | {outcome} | {seconds:.3f} s | {seconds / floor:.2f}× |")
     print(
         f"\nworst: {worst:.3f} s of CPU (target ≤ {TARGET_CPU_SECONDS:g} s); limits: {MAX_TABLES} headers, "
+        f"{MAX_BRACKET_LINES:,} lines starting with [, "
         f"{MAX_KEYS:,} keys, {MAX_ENTRIES:,} entries, {MAX_KEY_PARTS:,} dotted parts, {MAX_PARTS_PER_KEY} per key, "
         f"{MAX_QUOTES:,} quote marks, {MAX_PARAMS} parameters"
     )
