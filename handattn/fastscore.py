@@ -16,8 +16,9 @@ keys of each kind its prefix holds, itself included (`handattn.tables.CountModel
   targets' columns are the same for every file, so `FastScorer` keeps them (up to CACHE_BYTES)
   for the next file.
 - "positions" (a position embedding further in): the layer on every text minus its last token
-  (which predicts nothing), in cache-sized blocks, from token and position tables, with an
-  additive causal mask.
+  (which predicts nothing), in cache-sized blocks of texts, from token and position tables, with
+  an additive causal mask; a head whose pattern is the same in every text is computed once. The
+  blocks' tokens and position-major target rows are kept for the next file.
 
 Every path is held to the plain path (`handattn.score.plain_tally`: AttentionModel on whole
 texts, dense targets) by the tests. Shapes: N texts, P predicted positions, V = 28, X kinds,
@@ -66,7 +67,7 @@ def choose_path(weights: Weights, eval_set: EvalSet, model: CountModel | None = 
 
 
 class FastScorer:
-    """The fast paths over one evaluation set; keeps the counts path's weight-free blocks."""
+    """The fast paths over one evaluation set; keeps the counts and positions paths' weight-free blocks."""
 
     def __init__(self, eval_set: EvalSet, targets: Targets):
         self.eval_set, self.targets = eval_set, targets
@@ -87,13 +88,17 @@ class FastScorer:
             return path, _states_tally(model, es, self.targets)
         if path == "counts":
             return path, _counts_tally(model, self._kind_blocks(leading), es)
-        P_padded = round_up(es.row_index.shape[1])
-        model = PositionModel(weights, P_padded)
-        # text by text, a head's [n, P, P] scores bound the block; patterns shared by every text bound only the logits
+        model = PositionModel(weights, round_up(es.row_index.shape[1]))
+        return path, _positions_tally(model, self._position_blocks_for(model), es, self.targets)
+
+    def _position_blocks_for(self, model: PositionModel) -> list[PositionBlock]:
+        """The positions path's blocks, kept: a head run text by text bounds a block by its [n, P, P]
+        scores (POSITION_BLOCK); when every pattern is fixed, only the logits do (POSITION_ROWS)."""
+        P_padded = len(model.causal)
         step = max(1, POSITION_BLOCK // P_padded**2 if model.heads else POSITION_ROWS // P_padded)
         if step not in self._position_blocks:
-            self._position_blocks[step] = PositionBlock.split(es, step)
-        return path, _positions_tally(model, self._position_blocks[step], es, self.targets)
+            self._position_blocks[step] = PositionBlock.split(self.eval_set, step)
+        return self._position_blocks[step]
 
     def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
         """The counts path's blocks in order: the kept ones, then the rest built (and kept while they fit)."""
