@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import random_weights
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handattn import Scorer, Weights, eval_set_from_texts, fastscore, get_problem, load, problem_names, sample_eval_set
 from handattn.fastscore import MAX_LEADING, _unique, choose_path, leading_positions
@@ -363,3 +365,33 @@ def test_the_positions_path_in_blocks_of_any_size_agrees(label, monkeypatch):
     assert_agree(blocked, whole)
     assert_agree(blocked, scorer(weights, path="plain"))
     assert blocked.to_dict() == again.to_dict() and torch.equal(blocked.per_position, again.per_position)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    name=st.sampled_from(problem_names()),
+    kind=st.sampled_from(["sampled", "ragged"]),
+    widths=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=4),
+    one_hot=st.booleans(),
+    n_pos=st.sampled_from([None, 2, 12]),
+    scale=st.sampled_from([0.0, 1.0, -3.0, 40.0]),
+    density=st.sampled_from([1.0, 0.5, 0.1]),
+    rounded=st.booleans(),
+)
+def test_any_layer_scores_the_same_on_every_path_that_applies(
+    seed, name, kind, widths, one_hot, n_pos, scale, density, rounded
+):
+    # the class the fixed cases above sample: any shapes (empty heads too), scales, sparse and
+    # integer entries (logits tied in exact arithmetic), W_P reaching the first positions or further
+    weights = random_weights(
+        seed % 10**6, name, one_hot=one_hot, widths=tuple(widths), n_pos=n_pos, scale=scale, density=density
+    )
+    weights = integers(weights) if rounded else weights
+    scorer = scorer_for(name, kind)
+    plain = scorer(weights, path="plain")
+    auto = scorer(weights)
+    assert_agree(auto, plain)
+    near = leading_positions(weights, scorer.eval_set) <= MAX_LEADING
+    for path in {"counts", "positions"} - {auto.path} if near else ():
+        assert_agree(scorer(weights, path=path), plain)
