@@ -4,7 +4,7 @@ from handattn import load, get_problem, sample_eval_set, score
 result = score(load("solutions/problem2.toml"), sample_eval_set(get_problem("problem2")))
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 import warnings  # noqa: E402
 
