@@ -235,17 +235,16 @@ class KindBlock:
 def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: EvalSet) -> Tally:
     """Every real position its own group, one kind at a time through `GroupedLayer`."""
     layer, work = model.grouped(model.key_class), Workspace()  # key columns: the kinds
+    query_class = model.query_class.tolist()  # [X]
     kls, hits, rows, positions = [], [], [], []
     for block in blocks:
         kl, hit = torch.empty(len(block.row), dtype=torch.float64), torch.empty(len(block.row), dtype=torch.bool)
         start = 0
         for x, size in enumerate(block.sizes):
             if size:
-                here = slice(start, start + size)
+                tensors = block.counts_T, block.p_T, block.log_p_T, block.best, kl, hit
+                _columns(layer, query_class[x], *tensors, work, start, start + size)
                 start += size
-                p_T, log_p_T = block.p_T[:, here], block.log_p_T[:, here]
-                a = int(model.query_class[x])
-                _columns(layer, a, block.counts_T[:, here], p_T, log_p_T, block.best[here], kl[here], hit[here], work)
         kls.append(kl)
         hits.append(hit)
         rows.append(block.row)
@@ -267,18 +266,20 @@ def _columns(
     kl: torch.Tensor,
     hit: torch.Tensor,
     work: Workspace,
+    start: int = 0,
+    stop: int | None = None,
 ) -> None:
-    """The KL and hit [S] of positions of query class a, from their counts_T [C, S] and targets
-    p_T, log_p_T [V, S] and best [S], CHUNK positions at a time, into kl and hit."""
+    """The KL and hit of positions start:stop (default: all S) of query class a, from their
+    counts_T [C, S] and targets p_T, log_p_T [V, S] and best [S], CHUNK positions at a time, into
+    kl [S] and hit [S]."""
     C, S = counts_T.shape
     with torch.no_grad():
-        for i in range(0, S, CHUNK):
-            here = slice(i, min(i + CHUNK, S))
-            n = here.stop - here.start
-            counts = work.take("counts", C, n).copy_(counts_T[:, here])  # [C, n] float64
+        for i in range(start, S if stop is None else stop, CHUNK):
+            j = min(i + CHUNK, S if stop is None else stop)
+            counts = work.take("counts", C, j - i).copy_(counts_T[:, i:j])  # [C, n] float64
             logits_T = layer.logits_T(a, counts, work)  # [V, n]
-            scratch = work.take("counts", D_VOCAB, n)  # the counts are spent: their buffer is the scratch
-            kl_and_hits_T(logits_T, p_T[:, here], log_p_T[:, here], best[here], scratch, kl[here], hit[here])
+            scratch = work.take("counts", D_VOCAB, j - i)  # the counts are spent: their buffer is the scratch
+            kl_and_hits_T(logits_T, p_T[:, i:j], log_p_T[:, i:j], best[i:j], scratch, kl[i:j], hit[i:j])
 
 
 # -- positions -----------------------------------------------------------------------------------------------

@@ -89,14 +89,14 @@ class Workspace:
     same few tensors instead of allocating new ones each time."""
 
     def __init__(self):
-        self._flat: dict[str, torch.Tensor] = {}
+        self._flat: dict[str, tuple[torch.Tensor, int]] = {}  # name → (storage, its length)
 
     def take(self, name: str, rows: int, S: int) -> torch.Tensor:
         """A [rows, S] float64 buffer (contents undefined), the same storage on every call."""
-        flat = self._flat.get(name)
-        if flat is None or len(flat) < rows * S:
-            flat = self._flat[name] = torch.empty(rows * S, dtype=torch.float64)
-        return flat[: rows * S].view(rows, S)
+        flat, size = self._flat.get(name, (None, 0))
+        if size < rows * S:
+            flat, size = self._flat[name] = torch.empty(rows * S, dtype=torch.float64), rows * S
+        return flat.as_strided((rows, S), (S, 1))  # one call: this runs several times per kind of position
 
 
 class GroupedLayer:
