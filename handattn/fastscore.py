@@ -273,9 +273,10 @@ def _columns(
     counts_T [C, S] and targets p_T, log_p_T [V, S] and best [S], CHUNK positions at a time, into
     kl [S] and hit [S]."""
     C, S = counts_T.shape
+    stop = S if stop is None else stop
     with torch.no_grad():
-        for i in range(start, S if stop is None else stop, CHUNK):
-            j = min(i + CHUNK, S if stop is None else stop)
+        for i in range(start, stop, CHUNK):
+            j = min(i + CHUNK, stop)
             counts = work.take("counts", C, j - i).copy_(counts_T[:, i:j])  # [C, n] float64
             logits_T = layer.logits_T(a, counts, work)  # [V, n]
             scratch = work.take("counts", D_VOCAB, j - i)  # the counts are spent: their buffer is the scratch
@@ -328,13 +329,9 @@ def _positions_tally(model: PositionModel, blocks: list[PositionBlock], eval_set
             kl, hit = torch.empty(S, dtype=torch.float64), torch.empty(S, dtype=torch.bool)
             kl_and_hits(logits, p, log_p, targets.best[block.row], work.take("scratch", S, D_VOCAB), kl, hit)
             per_position[block.texts] = kl.view(P, -1).T
-            if block.real is None:
-                kls.append(kl)
-                hits.append(hit)
-                rows.append(block.row)
-            else:
-                kls.append(kl[block.real])
-                hits.append(hit[block.real])
-                rows.append(block.row[block.real])
+            real = slice(None) if block.real is None else block.real  # padding dropped
+            kls.append(kl[real])
+            hits.append(hit[real])
+            rows.append(block.row[real])
     per_position.masked_fill_(~eval_set.mask, 0.0)
     return Tally(per_position, torch.cat(kls), torch.cat(hits), None, torch.cat(rows))

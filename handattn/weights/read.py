@@ -28,9 +28,8 @@ MAX_QUOTES = 20_000  # quote marks, two per string: every string entry is an exp
 MAX_KEY_PARTS = 60_000  # dots before a key part, over the whole file: tomllib's cost grows with them
 LARGE_FIX = "a weight file is a few KiB of numbers and names"
 _TOKEN = re.compile(r"""(?P<part>[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"?|'[^']*'?)|(?P<blank>[ \t]+)|(?P<other>.)""")
-_HEADER = re.compile(
-    r"^[ \t]*\[\[?[ \t]*[A-Za-z_]", re.MULTILINE
-)  # [name] or [[name]]; a matrix row starts with a number
+# [name] or [[name]]; a matrix row starts with a number or a quote
+_HEADER = re.compile(r"^[ \t]*\[\[?[ \t]*[A-Za-z_]", re.MULTILINE)
 _BRACKET_LINE = re.compile(r"^[ \t]*\[", re.MULTILINE)  # headers of any name, and matrix rows
 _KEY_DOT = re.compile(r"\.[ \t]*[A-Za-z_\"']")  # a dot before a key part (not the dot of 0.5)
 
