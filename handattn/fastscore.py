@@ -34,7 +34,7 @@ import torch
 
 from handattn.evalset import EvalSet
 from handattn.tables import CountModel, GroupedLayer, PositionModel, Workspace, kinds, round_up
-from handattn.tally import Tally, Targets, kl_and_hits, kl_and_hits_T
+from handattn.tally import Tally, Targets, kl_and_hits
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -280,7 +280,7 @@ def _columns(
             counts = work.take("counts", C, j - i).copy_(counts_T[:, i:j])  # [C, n] float64
             logits_T = layer.logits_T(a, counts, work)  # [V, n]
             scratch = work.take("counts", D_VOCAB, j - i)  # the counts are spent: their buffer is the scratch
-            kl_and_hits_T(logits_T, p_T[:, i:j], log_p_T[:, i:j], best[i:j], scratch, kl[i:j], hit[i:j])
+            kl_and_hits(logits_T, p_T[:, i:j], log_p_T[:, i:j], best[i:j], scratch, kl[i:j], hit[i:j], dim=0)
 
 
 # -- positions -----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from handattn.tally import exp_
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -148,7 +149,7 @@ class GroupedLayer:
             logits.copy_(self.direct_T[:, a : a + 1].expand(-1, S))
         for scores, values, U_head in self.wide:  # exponentiate against the largest present key
             s = scores[a][:, None].masked_fill(counts_T == 0, float("-inf"))  # [C, S]
-            e = (s - s.amax(0)).exp_() * counts_T  # [C, S]
+            e = exp_(s - s.amax(0)).mul_(counts_T)  # [C, S]: absent keys e^-700 · 0 = 0
             weighted = pad_rows(values.T.contiguous()) @ e  # [d_value + 1 → ×8, S]
             d_value = values.shape[1] - 1
             logits.addmm_(U_head, weighted[:d_value] / weighted[d_value])
@@ -164,7 +165,11 @@ class PositionModel:
     position features (W_E W_Q and W_E W_K have equal rows, e.g. problem4's "attend to the previous
     position") has the same pattern in every text: it is computed once, its values' position part
     joins the bias every text shares, and its token part is one product pattern @ (v W_U)[x] for
-    all texts. Other heads run text by text, batched."""
+    all texts. Other heads run text by text, batched, with their scores key-major ([n, key, query]),
+    so the sums over keys run down columns, across queries at once; the softmax is e^(score − top)
+    (`handattn.tally.exp_`), times the causal mask, its sum coming from a 1 appended to the values:
+    about twice the speed of torch's softmax along rows of P, and the same bits on any thread count
+    (torch's softmax over a non-last dim is not)."""
 
     def __init__(self, weights: Weights, P: int):
         W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
@@ -180,6 +185,8 @@ class PositionModel:
         self.token_direct = token_logits + weights.b_U  # [V, V] the direct path's logits of each token
         bias = position_logits.clone()  # [P, V] logits every text shares at a position
         self.causal = torch.full((P, P), float("-inf"), dtype=torch.float64).triu(1)  # [P, P] 0 where key ≤ query
+        self.causal_T = self.causal.T.contiguous()  # [P, P] keys along the rows
+        self.causal_ones_T = torch.isfinite(self.causal_T).double()  # [P, P] 1 where key ≤ query
         self.scale = weights.scale
         self.heads = []  # per head run text by text: q and k tables, v table, the head's rows of W_U [d_value, V]
         self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its token values' logits (v W_U) [V, V]
@@ -193,7 +200,10 @@ class PositionModel:
                 bias += pattern @ position_values  # Σ_j pattern[t, j] (W_P v W_U)[j]
                 self.fixed.append((pattern, token_values))
             else:
-                self.heads.append((q, k, tables(h.W_V), W_U_head))
+                v_token, v_position = tables(h.W_V)  # [V, d_value], [P, d_value]
+                zeros, ones = v_token.new_zeros(len(v_token), 1), v_position.new_ones(P, 1)
+                v = torch.cat([v_token, zeros], 1), torch.cat([v_position, ones], 1)  # rows sum to [v | 1]
+                self.heads.append((q, k, v, W_U_head))
         self.bias = bias
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -212,7 +222,9 @@ class PositionModel:
 
             for q_table, k_table, v_table, W_U_head in self.heads:
                 q, k = rows(q_table), rows(k_table)  # [n, P, d_head]
-                scores = torch.baddbmm(self.causal.expand(n, -1, -1), q, k.transpose(1, 2), alpha=self.scale)
-                pattern = scores.softmax(dim=-1)  # [n, P, P]: causal + scale · q kᵀ, then softmax
-                logits += ((pattern @ rows(v_table)) @ W_U_head).transpose(0, 1)  # [P, n, V]
+                scores_T = torch.baddbmm(self.causal_T.expand(n, -1, -1), k, q.transpose(1, 2), alpha=self.scale)
+                weights_T = exp_(scores_T.sub_(scores_T.amax(1, keepdim=True))).mul_(self.causal_ones_T)
+                summed = weights_T.transpose(1, 2) @ rows(v_table)  # [n, query, d_value + 1]: Σ e v, then Σ e
+                z = summed[..., :-1] / summed[..., -1:]  # the softmax-weighted values
+                logits += (z @ W_U_head).transpose(0, 1)  # [P, n, V]
         return logits

@@ -39,6 +39,15 @@ class Targets:
 
 
 TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
+EXP_FLOOR = -700.0  # exponents are raised to this first: e^-700 ≈ 1e-304 is still a normal float64
+
+
+def exp_(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """e^x into out (default: in place), for x ≤ 0 (−inf included) in sums that hold a 1: torch.exp
+    takes a path 20 to 300 times slower where its result is subnormal or 0 (x < −708, −inf), so x
+    is raised to EXP_FLOOR first. A sum that holds a 1 does not notice: e^-700 is below 1e-300,
+    far below half of that 1's last bit."""
+    return torch.clamp(x, min=EXP_FLOOR, out=x if out is None else out).exp_()
 
 
 def kl_and_hits(
@@ -49,67 +58,61 @@ def kl_and_hits(
     scratch: torch.Tensor,
     kl: torch.Tensor,
     hit: torch.Tensor,
+    dim: int = -1,
 ) -> None:
-    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit, for
-    rows: logits, p and log_p [G, V], into kl [G] and hit [G]; logits, log_p and scratch [G, V] are
-    overwritten.
+    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit of G
+    positions, their tokens along `dim`: rows (logits, p, log_p [G, V], dim = -1) or columns ([V, G],
+    dim = 0), into kl [G] and hit [G]. logits and scratch are overwritten.
 
     The hit: the model's argmax is a most-likely true token (p = best there). The argmax is the
     first token whose logit is less than TIE below the largest: logits equal in exact arithmetic
     but rounded differently on different paths (1/3 + 1/3 against 2/3) tie on every path, and the
-    first of them wins, as in an exact scorer. max gives the first largest; a logit that ties with
-    it adds e^(−TIE) ≈ 1 to the largest's own e^0 = 1 in Σ e^(logit − top), so only rows where
-    that sum reaches 2 − 2·TIE are searched again for the first within TIE.
+    first of them wins, as in an exact scorer. `_first_tied` finds it with two amax passes; along
+    columns that is cheapest for every position. Along rows max gives the first largest for about
+    the same cost as one amax, and a second logit within TIE adds e^(−TIE) ≈ 1 to the largest's own
+    e^0 = 1 in Σ e^(logit − top), so only rows where that sum reaches 2 − 2·TIE go through
+    `_first_tied`.
 
     KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
     where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
     rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
-    `kl_and_hits_T` is the same for columns.
     """
-    top, first = logits.max(-1, keepdim=True)  # [G, 1] the first largest
-    shifted = logits.sub_(top)  # ≤ 0
-    total = torch.exp(shifted, out=scratch).sum(-1, keepdim=True)  # [G, 1] ≥ 1
-    tied = (total[:, 0] >= 2 - 2 * TIE).nonzero()[:, 0]  # rows where a second logit may tie
-    if len(tied):
-        first[tied] = (shifted[tied] > -TIE).max(-1, keepdim=True).indices
+    if dim == 0:
+        top = logits.amax(0, keepdim=True)  # [1, G]
+        shifted = logits.sub_(top)  # ≤ 0
+        first = _first_tied(shifted, scratch, 0)
+        total = exp_(shifted, out=scratch).sum(0, keepdim=True)  # [1, G] ≥ 1: it holds the largest's e^0
+    else:
+        top, first = logits.max(-1, keepdim=True)  # [G, 1] the first largest
+        shifted = logits.sub_(top)
+        total = exp_(shifted, out=scratch).sum(-1, keepdim=True)  # [G, 1]
+        tied = (total[:, 0] >= 2 - 2 * TIE).nonzero()[:, 0]  # rows where a second logit may tie
+        if len(tied):
+            rows = shifted[tied]
+            first[tied] = _first_tied(rows, torch.empty_like(rows), -1)
+    torch.eq(p.gather(dim, first).squeeze(dim), best, out=hit)
     log_q = shifted.sub_(total.log_())
-    torch.sum(log_p.sub_(log_q).mul_(p), -1, out=kl).clamp_(min=0.0)
-    torch.eq(p.gather(-1, first)[:, 0], best, out=hit)
+    difference = torch.sub(log_p, log_q, out=log_q)
+    torch.sum(difference.mul_(p), dim, out=kl).clamp_(min=0.0)
 
 
-def kl_and_hits_T(
-    logits_T: torch.Tensor,
-    p_T: torch.Tensor,
-    log_p_T: torch.Tensor,
-    best: torch.Tensor,
-    scratch: torch.Tensor,
-    kl: torch.Tensor,
-    hit: torch.Tensor,
-) -> None:
-    """`kl_and_hits` for S positions along the columns of logits_T, p_T and log_p_T [V, S]: the same
-    terms, in the same order, into kl [S] and hit [S]. logits_T and scratch [V, S] are overwritten.
-
-    Columns keep every step a pass along whole rows, and the argmax comes from amax, as torch's max
-    with indices over dim 0 costs as much as the rest of the KL: after the shift, ⌈shifted / TIE⌉ is
-    exactly 0 for a logit within TIE of the largest and at most −1 for any other (TIE is a power
-    of 2), so (V − i) + 2^1000 · ⌈shifted / TIE⌉ is V − i within TIE and below 0 elsewhere (−inf
-    where it overflows): its largest is at the first token within TIE."""
-    V, S = logits_T.shape
-    top = logits_T.amax(0)  # [S]
-    shifted = logits_T.sub_(top)  # [V, S] ≤ 0
-    steps = torch.mul(shifted, 1 / TIE, out=scratch).ceil_()  # [V, S] 0 within TIE of the largest, ≤ −1 elsewhere
-    marked = torch.add(_countdown(V), steps, alpha=2.0**1000, out=scratch)  # [V, S] V − i within TIE
-    first = (V - marked.amax(0)).long()  # [S]
-    torch.eq(p_T.gather(0, first[None])[0], best, out=hit)
-    lse = torch.exp(shifted, out=scratch).sum(0).log_()  # [S]
-    log_q = shifted.sub_(lse)
-    difference = torch.sub(log_p_T, log_q, out=log_q)
-    torch.sum(difference.mul_(p_T), 0, out=kl).clamp_(min=0.0)
+def _first_tied(shifted: torch.Tensor, scratch: torch.Tensor, dim: int) -> torch.Tensor:
+    """The index along dim (keepdim) of the first token within TIE of the largest, for shifted
+    logits (≤ 0, the largest 0), by amax: ⌈shifted / TIE⌉ is exactly 0 for a logit within TIE of
+    the largest and at most −1 for any other (TIE is a power of 2), so (V − i) + 2^1000 ·
+    ⌈shifted / TIE⌉ is V − i within TIE and below 0 elsewhere (−inf where it overflows): its
+    largest is at the first token within TIE. scratch, as shifted, is overwritten."""
+    V = shifted.shape[dim]
+    steps = torch.mul(shifted, 1 / TIE, out=scratch).ceil_()  # 0 within TIE of the largest, ≤ −1 elsewhere
+    marked = torch.add(_countdown(V, dim), steps, alpha=2.0**1000, out=scratch)  # V − i within TIE
+    return (V - marked.amax(dim, keepdim=True)).long()
 
 
 @functools.cache
-def _countdown(V: int) -> torch.Tensor:
-    return torch.arange(V, 0, -1, dtype=torch.float64)[:, None]  # [V, 1] V − i
+def _countdown(V: int, dim: int) -> torch.Tensor:
+    """V − i for token i, along dim (0 or -1) of a 2-d tensor."""
+    countdown = torch.arange(V, 0, -1, dtype=torch.float64)
+    return countdown[:, None] if dim == 0 else countdown
 
 
 def exact_sum(values: torch.Tensor, count: torch.Tensor | None = None) -> float:

@@ -6,26 +6,26 @@ import pytest
 import torch
 
 from handattn.score import kl_divergence
-from handattn.tally import TIE, kl_and_hits, kl_and_hits_T
+from handattn.tally import TIE, kl_and_hits
 from handattn.vocab import D_VOCAB
 
 V = D_VOCAB
 
 
 def columns(logits, p, log_p, best):
-    """kl_and_hits_T on [G, V] rows, turned into columns, with its buffers."""
+    """kl_and_hits on [G, V] rows, turned into columns, with its buffers."""
     G = len(logits)
     kl, hit = torch.empty(G, dtype=torch.float64), torch.empty(G, dtype=torch.bool)
     scratch = torch.empty(V, G, dtype=torch.float64)
-    kl_and_hits_T(logits.T.contiguous(), p.T.contiguous(), log_p.T.contiguous(), best, scratch, kl, hit)
+    kl_and_hits(logits.T.contiguous(), p.T.contiguous(), log_p.T.contiguous(), best, scratch, kl, hit, dim=0)
     return kl, hit
 
 
 def rows(logits, p, log_p, best):
-    """kl_and_hits on [G, V] rows, with its buffers (log_p is overwritten: a copy)."""
+    """kl_and_hits on [G, V] rows, with its buffers (logits are overwritten: a copy)."""
     G = len(logits)
     kl, hit = torch.empty(G, dtype=torch.float64), torch.empty(G, dtype=torch.bool)
-    kl_and_hits(logits, p, log_p.clone(), best, torch.empty_like(logits), kl, hit)
+    kl_and_hits(logits.clone(), p, log_p, best, torch.empty_like(logits), kl, hit)
     return kl, hit
 
 
