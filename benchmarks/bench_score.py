@@ -8,6 +8,8 @@ public set (2,048 texts × 32 tokens, seed 0) and on a hidden-style set (2,048 �
   - a random dense one-hot file with three heads (d_head = d_value = 4, no position embedding),
     what `solve` or pasted trained weights look like;
   - the same dense file with a position embedding (the positions path);
+  - the same dense file with every weight ×30, so logits and scores span hundreds of nats and
+    e^(logit − top) underflows: where torch.exp would take its slow path;
   - on the public set, the reference solution through the plain path (AttentionModel on whole
     texts), for scale.
 Rounds are interleaved (floor, then every case once) after a warm-up, and medians reported.
@@ -42,12 +44,12 @@ TARGET_DENSE_SHARE = 1 / 3  # dense file's speed ÷ reference files' speed, both
 FLOOR_BLOCK = 2048
 
 
-def dense_file(problem: str, position_embedding: bool = False) -> Weights:
-    """Random dense weights on the one-hot embedding: three heads of d_head = d_value = 4."""
+def dense_file(problem: str, position_embedding: bool = False, scale: float = 1.0) -> Weights:
+    """Random dense weights on the one-hot embedding, times scale: three heads of d_head = d_value = 4."""
     g = torch.Generator().manual_seed(0)
 
     def rand(*shape):
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
+        return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
 
     heads = [Head(rand(28, 4), rand(28, 4), rand(28, 4)) for _ in range(3)]
     W_P = rand(32, 28) if position_embedding else None
@@ -74,6 +76,7 @@ def bench_problem(name: str, rounds: int, set_label: str) -> dict:
         "reference": (reference, "auto"),
         "dense, 3 heads": (dense_file(name), "auto"),
         "dense, 3 heads, W_P": (dense_file(name, position_embedding=True), "auto"),
+        "dense, 3 heads, ×30": (dense_file(name, scale=30.0), "auto"),
     }
     if seed == 0:  # the plain path for scale, once: it takes as long as everything else together
         cases["reference, plain path"] = (reference, "plain")
@@ -86,7 +89,7 @@ def bench_problem(name: str, rounds: int, set_label: str) -> dict:
             start = time.process_time()
             scorer(w, path=path)
             times[label].append(time.process_time() - start)
-    for label in ("reference", "dense, 3 heads", "dense, 3 heads, W_P"):
+    for label in ("reference", "dense, 3 heads", "dense, 3 heads, W_P", "dense, 3 heads, ×30"):
         fast, p = results[label], scorer(cases[label][0], path="plain")
         if abs(fast.kl - p.kl) > max(1e-12 * abs(p.kl), 1e-15):
             raise SystemExit(f"{name}, {label}: fast {fast.kl!r} and plain {p.kl!r} disagree")

@@ -25,6 +25,7 @@ from handattn.weights import Weights
 
 EXP_TABLE_RANGE = 600.0  # a row of attention scores spanning ≤ 600 nats: e^-600 is a normal float64
 ROWS = 8  # products have a multiple of this many rows (see the module docstring)
+_MINUS_INF = torch.tensor(float("-inf"), dtype=torch.float64)
 
 
 def pad_rows(m: torch.Tensor) -> torch.Tensor:
@@ -115,8 +116,12 @@ class GroupedLayer:
             head = (scores[:, columns], None if table is None else table[:, columns], values[columns], at)
             (narrow if table is not None else wide).append(head)
             at += values.shape[1] - 1
-        self.wide = [  # per wide head: scores [Q, C], [v | 1] [C, d_value + 1], its rows of W_U [V → 32, d_value]
-            (scores, values, pad_rows(model.W_U_heads[first : first + values.shape[1] - 1].T.contiguous()))
+        self.wide = [  # per wide head: scores [Q, C], [v | 1]ᵀ [d_value + 1 → ×8, C], its rows of W_U [V → 32, d_value]
+            (
+                scores,
+                pad_rows(values.T.contiguous()),
+                pad_rows(model.W_U_heads[first : first + values.shape[1] - 1].T.contiguous()),
+            )
             for scores, _, values, first in wide
         ]
         Q, V = model.n_query, D_VOCAB
@@ -147,11 +152,12 @@ class GroupedLayer:
             torch.mm(self.U[a], z, out=logits)
         else:
             logits.copy_(self.direct_T[:, a : a + 1].expand(-1, S))
-        for scores, values, U_head in self.wide:  # exponentiate against the largest present key
-            s = scores[a][:, None].masked_fill(counts_T == 0, float("-inf"))  # [C, S]
-            e = exp_(s - s.amax(0)).mul_(counts_T)  # [C, S]: absent keys e^-700 · 0 = 0
-            weighted = pad_rows(values.T.contiguous()) @ e  # [d_value + 1 → ×8, S]
-            d_value = values.shape[1] - 1
+        present = counts_T > 0 if self.wide else None  # [C, S]
+        for scores, values_T, U_head in self.wide:  # exponentiate against the largest present key
+            s = torch.where(present, scores[a][:, None], _MINUS_INF, out=work.take("scores", *counts_T.shape))
+            e = exp_(s.sub_(s.amax(0))).mul_(counts_T)  # [C, S]: absent keys e^-700 · 0 = 0
+            weighted = torch.mm(values_T, e, out=work.take("wide", len(values_T), S))  # [d_value + 1 → ×8, S]
+            d_value = U_head.shape[1]
             logits.addmm_(U_head, weighted[:d_value] / weighted[d_value])
         return logits[:D_VOCAB]
 
