@@ -101,7 +101,7 @@ def _first_tied(shifted: torch.Tensor, scratch: torch.Tensor, dim: int) -> torch
     logits (≤ 0, the largest 0), by amax: ⌈shifted / TIE⌉ is exactly 0 for a logit within TIE of
     the largest and at most −1 for any other (TIE is a power of 2), so (V − i) + 2^1000 ·
     ⌈shifted / TIE⌉ is V − i within TIE and below 0 elsewhere (−inf where it overflows): its
-    largest is at the first token within TIE. scratch, as shifted, is overwritten."""
+    largest is at the first token within TIE. shifted is only read; scratch is overwritten."""
     V = shifted.shape[dim]
     steps = torch.mul(shifted, 1 / TIE, out=scratch).ceil_()  # 0 within TIE of the largest, ≤ −1 elsewhere
     marked = torch.add(_countdown(V, dim), steps, alpha=2.0**1000, out=scratch)  # V − i within TIE
