@@ -34,7 +34,7 @@ import torch
 
 from handattn.evalset import EvalSet
 from handattn.tables import CountModel, GroupedLayer, PositionModel, Workspace, kinds, round_up
-from handattn.tally import Tally, Targets, kl_and_hits
+from handattn.tally import SoftmaxTerms, Tally, Targets
 from handattn.vocab import D_VOCAB
 from handattn.weights import Weights
 
@@ -73,7 +73,7 @@ class FastScorer:
         self.eval_set, self.targets = eval_set, targets
         self._blocks: dict[int, list[KindBlock]] = {}  # leading → the first blocks, as many as fit
         self._kept_bytes = 0
-        self._position_blocks: dict[int, list[PositionBlock]] = {}  # texts per block → the blocks
+        self._position_blocks: dict[int, PositionBlocks] = {}  # texts per block → the blocks
 
     def tally(self, weights: Weights, path: str = "auto") -> tuple[str, Tally]:
         """The Tally of these weights through `path` (default: `choose_path`), and the path taken."""
@@ -91,13 +91,13 @@ class FastScorer:
         model = PositionModel(weights, round_up(es.row_index.shape[1]))
         return path, _positions_tally(model, self._position_blocks_for(model), es, self.targets)
 
-    def _position_blocks_for(self, model: PositionModel) -> list[PositionBlock]:
+    def _position_blocks_for(self, model: PositionModel) -> PositionBlocks:
         """The positions path's blocks, kept: a head run text by text bounds a block by its [n, P, P]
         scores (POSITION_BLOCK); when every pattern is fixed, only the logits do (POSITION_ROWS)."""
         P_padded = len(model.causal)
         step = max(1, POSITION_BLOCK // P_padded**2 if model.heads else POSITION_ROWS // P_padded)
         if step not in self._position_blocks:
-            self._position_blocks[step] = PositionBlock.split(self.eval_set, step)
+            self._position_blocks[step] = PositionBlocks.split(self.eval_set, self.targets, step)
         return self._position_blocks[step]
 
     def _kind_blocks(self, leading: int) -> Iterator[KindBlock]:
@@ -144,20 +144,19 @@ def _states_tally(model: CountModel, eval_set: EvalSet, targets: Targets) -> Tal
         state = state // (P + 1)
     counts.append(position + 1 - sum(counts))  # the last class: whatever the others leave of the prefix
     counts = torch.stack(counts).double()  # [K, G]
-    kl, hit = torch.empty(len(row), dtype=torch.float64), torch.empty(len(row), dtype=torch.bool)
     layer, work = model.grouped(torch.arange(K)), Workspace()
     order = torch.argsort(query, stable=True)  # [G] states of one query class together
     sizes = torch.bincount(query, minlength=Q).tolist()
-    start = 0
+    terms, start = SoftmaxTerms(len(row)), 0  # in that order
     for a, size in enumerate(sizes):
         if size:
             here = order[start : start + size]
+            _columns(layer, a, counts[:, here], targets.p[row[here]].T.contiguous(), terms, work, offset=start)
             start += size
-            rows = row[here]
-            kl_a, hit_a = torch.empty(size, dtype=torch.float64), torch.empty(size, dtype=torch.bool)
-            p_T, log_p_T = targets.p[rows].T.contiguous(), targets.log_p[rows].T.contiguous()
-            _columns(layer, a, counts[:, here], p_T, log_p_T, targets.best[rows], kl_a, hit_a, work)
-            kl[here], hit[here] = kl_a, hit_a
+    rows = row[order]
+    kl_sorted, hit_sorted = terms.kl_and_hits(targets.plogp[rows], targets.mass[rows], targets.best[rows])
+    kl, hit = torch.empty_like(kl_sorted), torch.empty_like(hit_sorted)
+    kl[order], hit[order] = kl_sorted, hit_sorted
     if every:
         per_position = kl[inverse].view(N, P)
     else:
@@ -203,13 +202,14 @@ class KindBlock:
     sizes: list[int]  # [X] positions of each kind
     counts_T: torch.Tensor  # [X, S] uint8 (int16 past 255 positions) keys of each kind up to and including the position
     p_T: torch.Tensor  # [V, S] the exact next-token distribution
-    log_p_T: torch.Tensor  # [V, S] its log, 0 where p = 0
+    plogp: torch.Tensor  # [S] its Σ p log p
+    mass: torch.Tensor  # [S] its Σ p
     best: torch.Tensor  # [S] probability of a most-likely token
     row: torch.Tensor  # [S] target row
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.position, self.counts_T, self.p_T, self.log_p_T, self.best, self.row)
+        tensors = (self.position, self.counts_T, self.p_T, self.plogp, self.mass, self.best, self.row)
         return sum(t.element_size() * t.nelement() for t in tensors)
 
     @staticmethod
@@ -226,7 +226,8 @@ class KindBlock:
             sizes=torch.bincount(kind[order], minlength=X).tolist(),
             counts_T=counts.index_select(0, order).T.to(torch.uint8 if P < 256 else torch.int16),
             p_T=targets.p.index_select(0, row).T.contiguous(),
-            log_p_T=targets.log_p.index_select(0, row).T.contiguous(),
+            plogp=targets.plogp[row],
+            mass=targets.mass[row],
             best=targets.best[row],
             row=row,
         )
@@ -238,13 +239,12 @@ def _counts_tally(model: CountModel, blocks: Iterator[KindBlock], eval_set: Eval
     query_class = model.query_class.tolist()  # [X]
     kls, hits, rows, positions = [], [], [], []
     for block in blocks:
-        kl, hit = torch.empty(len(block.row), dtype=torch.float64), torch.empty(len(block.row), dtype=torch.bool)
-        start = 0
+        terms, start = SoftmaxTerms(len(block.row)), 0
         for x, size in enumerate(block.sizes):
             if size:
-                tensors = block.counts_T, block.p_T, block.log_p_T, block.best, kl, hit
-                _columns(layer, query_class[x], *tensors, work, start, start + size)
+                _columns(layer, query_class[x], block.counts_T, block.p_T, terms, work, start, start + size)
                 start += size
+        kl, hit = terms.kl_and_hits(block.plogp, block.mass, block.best)
         kls.append(kl)
         hits.append(hit)
         rows.append(block.row)
@@ -261,17 +261,15 @@ def _columns(
     a: int,
     counts_T: torch.Tensor,
     p_T: torch.Tensor,
-    log_p_T: torch.Tensor,
-    best: torch.Tensor,
-    kl: torch.Tensor,
-    hit: torch.Tensor,
+    terms: SoftmaxTerms,
     work: Workspace,
     start: int = 0,
     stop: int | None = None,
+    offset: int = 0,
 ) -> None:
-    """The KL and hit of positions start:stop (default: all S) of query class a, from their
-    counts_T [C, S] and targets p_T, log_p_T [V, S] and best [S], CHUNK positions at a time, into
-    kl [S] and hit [S]."""
+    """The softmax terms of positions start:stop (default: all S) of query class a, from their
+    counts_T [C, S] and targets p_T [V, S], CHUNK positions at a time, into terms at offset + i for
+    position i."""
     C, S = counts_T.shape
     stop = S if stop is None else stop
     with torch.no_grad():
@@ -280,58 +278,59 @@ def _columns(
             counts = work.take("counts", C, j - i).copy_(counts_T[:, i:j])  # [C, n] float64
             logits_T = layer.logits_T(a, counts, work)  # [V, n]
             scratch = work.take("counts", D_VOCAB, j - i)  # the counts are spent: their buffer is the scratch
-            kl_and_hits(logits_T, p_T[:, i:j], log_p_T[:, i:j], best[i:j], scratch, kl[i:j], hit[i:j], dim=0)
+            terms.add(logits_T, p_T[:, i:j], scratch, offset + i, dim=0)
 
 
 # -- positions -----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PositionBlock:
-    """The weight-free half of the positions path for some texts: their tokens, ROWS-padded past the
-    last predicted position, and per predicted position, position-major (the order of the
-    layer's logits), its target row and whether it is real."""
+class PositionBlocks:
+    """The weight-free half of the positions path: the set in blocks of texts, each block's tokens
+    ROWS-padded past the last predicted position, and per predicted position, position-major
+    within each block (the order of the layer's logits), blocks one after another: its target
+    row, the row's Σ p log p, Σ p and most-likely probability, and whether it is real."""
 
-    texts: slice
-    tokens: torch.Tensor  # [n, P_padded] int64 tokens, padding 0
-    row: torch.Tensor  # [P · n] int64 target row, position-major
-    real: torch.Tensor | None  # [P · n] bool, position-major; None: every position is (texts of equal length)
+    blocks: list[tuple[slice, torch.Tensor]]  # texts, and their tokens [n, P_padded] int64, padding 0
+    row: torch.Tensor  # [L] int64 target row
+    plogp: torch.Tensor  # [L]
+    mass: torch.Tensor  # [L]
+    best: torch.Tensor  # [L]
+    real: torch.Tensor | None  # [L] bool; None: every position is (texts of equal length)
 
     @staticmethod
-    def split(eval_set: EvalSet, step: int) -> list[PositionBlock]:
+    def split(eval_set: EvalSet, targets: Targets, step: int) -> PositionBlocks:
         """The set in blocks of `step` texts."""
         N, P = eval_set.row_index.shape
-        P_padded = round_up(P)
-        tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, P_padded - P))  # [N, P_padded]
+        tokens = torch.nn.functional.pad(eval_set.tokens[:, :P], (0, round_up(P) - P))  # [N, P_padded]
+        texts = [slice(i, min(i + step, N)) for i in range(0, N, step)]
+        row = torch.cat([eval_set.row_index[t].T.flatten() for t in texts])
         every = bool(eval_set.mask.all())
-        blocks = []
-        for i in range(0, N, step):
-            texts = slice(i, min(i + step, N))
-            real = None if every else eval_set.mask[texts].T.flatten()
-            blocks.append(PositionBlock(texts, tokens[texts], eval_set.row_index[texts].T.flatten(), real))
-        return blocks
+        real = None if every else torch.cat([eval_set.mask[t].T.flatten() for t in texts])
+        per = targets.plogp[row], targets.mass[row], targets.best[row]
+        return PositionBlocks([(t, tokens[t]) for t in texts], row, *per, real)
 
 
-def _positions_tally(model: PositionModel, blocks: list[PositionBlock], eval_set: EvalSet, targets: Targets) -> Tally:
+def _positions_tally(model: PositionModel, layout: PositionBlocks, eval_set: EvalSet, targets: Targets) -> Tally:
     """Every real position its own group, the layer on blocks of texts, position-major. The model's
     tables are ROWS-padded past the last predicted position (causal attention keeps the padding
     out); the KL of padding is computed with the rest and dropped. The groups come position-major
     within each block."""
     N, P = eval_set.row_index.shape
-    per_position = torch.empty(N, P, dtype=torch.float64)
-    kls, hits, rows, work = [], [], [], Workspace()
+    terms, work, at = SoftmaxTerms(len(layout.row)), Workspace(), 0
     with torch.no_grad():
-        for block in blocks:
-            S = len(block.row)
-            logits = model.logits(block.tokens)[:P].view(S, D_VOCAB)  # [P · n, V]
-            p = torch.index_select(targets.p, 0, block.row, out=work.take("p", S, D_VOCAB))
-            log_p = torch.index_select(targets.log_p, 0, block.row, out=work.take("log_p", S, D_VOCAB))
-            kl, hit = torch.empty(S, dtype=torch.float64), torch.empty(S, dtype=torch.bool)
-            kl_and_hits(logits, p, log_p, targets.best[block.row], work.take("scratch", S, D_VOCAB), kl, hit)
-            per_position[block.texts] = kl.view(P, -1).T
-            real = slice(None) if block.real is None else block.real  # padding dropped
-            kls.append(kl[real])
-            hits.append(hit[real])
-            rows.append(block.row[real])
+        for _, tokens in layout.blocks:
+            S = P * len(tokens)
+            logits = model.logits(tokens)[:P].view(S, D_VOCAB)  # [P · n, V]
+            p = torch.index_select(targets.p, 0, layout.row[at : at + S], out=work.take("p", S, D_VOCAB))
+            terms.add(logits, p, work.take("scratch", S, D_VOCAB), at)
+            at += S
+    kl, hit = terms.kl_and_hits(layout.plogp, layout.mass, layout.best)
+    per_position, at = torch.empty(N, P, dtype=torch.float64), 0
+    for texts, tokens in layout.blocks:
+        per_position[texts] = kl[at : at + P * len(tokens)].view(P, -1).T
+        at += P * len(tokens)
     per_position.masked_fill_(~eval_set.mask, 0.0)
-    return Tally(per_position, torch.cat(kls), torch.cat(hits), None, torch.cat(rows))
+    if layout.real is None:
+        return Tally(per_position, kl, hit, None, layout.row)
+    return Tally(per_position, kl[layout.real], hit[layout.real], None, layout.row[layout.real])

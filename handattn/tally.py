@@ -34,8 +34,18 @@ class Targets:
 
     def __init__(self, eval_set: EvalSet):
         self.p = eval_set.target_rows  # [R, V]
-        self.log_p = torch.where(self.p > 0, self.p, 1.0).log()  # [R, V], 0 where p = 0
-        self.best = self.p.max(-1).values  # [R] probability of a most-likely token
+        self.plogp, self.mass, self.best = row_terms(self.p)  # [R] each
+
+
+def row_terms(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What `SoftmaxTerms.kl_and_hits` needs of target rows p [R, V] besides p: Σ p log p and Σ p (1 up to the
+    rows' rounding), both correctly rounded (math.fsum), and the probability of a most-likely token."""
+    log_p = torch.where(p > 0, p, 1.0).log()  # 0 where p = 0
+
+    def fsums(values: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([math.fsum(row) for row in values.tolist()], dtype=torch.float64)
+
+    return fsums(p * log_p), fsums(p), p.max(-1).values
 
 
 TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
@@ -50,50 +60,57 @@ def exp_(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     return torch.clamp(x, min=EXP_FLOOR, out=x if out is None else out).exp_()
 
 
-def kl_and_hits(
-    logits: torch.Tensor,
-    p: torch.Tensor,
-    log_p: torch.Tensor,
-    best: torch.Tensor,
-    scratch: torch.Tensor,
-    kl: torch.Tensor,
-    hit: torch.Tensor,
-    dim: int = -1,
-) -> None:
-    """KL(p ‖ softmax(logits)) clamped at 0 (rounding can dip to -1e-17) and the argmax hit of G
-    positions, their tokens along `dim`: rows (logits, p, log_p [G, V], dim = -1) or columns ([V, G],
-    dim = 0), into kl [G] and hit [G]. logits and scratch are overwritten.
+class SoftmaxTerms:
+    """What the KL and the argmax hit need of the model at M positions, filled a block at a time
+    (`add`), then put together with the targets for every position at once (`kl_and_hits`):
+        total = Σ e^(logit − top) ≥ 1, cross = Σ p (logit − top) ≤ 0, at_top = p at the argmax.
+
+    KL = Σ p log p − Σ p log q, with log q = (logit − top) − log total:
+        KL = plogp − cross + mass · log total.
+    Σ p log p and Σ p (mass, 1 up to rounding) come correctly rounded from `Targets`. −cross and
+    log total are ≥ 0 (top is the largest logit), so only Σ p log p, at most log V, cancels: a
+    near-perfect file is off by about one rounding of log 28, as the term-by-term
+    Σ p (log p − log q) is. Where p = 0 a finite logit adds 0 · finite = 0. A deterministic target
+    the model is sure of (p = 1 on its largest logit, every other e^(logit − top) below half of
+    1's last bit) scores exactly 0.
 
     The hit: the model's argmax is a most-likely true token (p = best there). The argmax is the
     first token whose logit is less than TIE below the largest: logits equal in exact arithmetic
     but rounded differently on different paths (1/3 + 1/3 against 2/3) tie on every path, and the
-    first of them wins, as in an exact scorer. `_first_tied` finds it with two amax passes; along
-    columns that is cheapest for every position. Along rows, max with indices gives the first
-    largest, and in place that measured faster than `_first_tied` on every row: a second logit
-    within TIE adds e^(−TIE) ≈ 1 to the largest's own e^0 = 1 in Σ e^(logit − top), so only rows
-    where that sum reaches 2 − 2·TIE go through `_first_tied`.
-
-    KL = Σ p (log p − log q) term by term, with log q = (logit − top) − log Σ e^(logit − top):
-    where the model is exact, log p − log q is exactly 0, so a perfect file scores 0, not
-    rounding noise. Logits are finite, so log q is too: where p = 0 the term is 0 · finite = 0.
+    first of them wins, as in an exact scorer. e^(logit − top) is exactly 1 at the largest and
+    below 1 elsewhere unless a logit is within TIE of it, which also lifts total to 2 − 2·TIE or
+    more; so elsewhere ⌊e^(logit − top)⌋ is 1 at the argmax alone and Σ p ⌊e^(logit − top)⌋ is p
+    there, and those positions go through `_first_tied`.
     """
-    if dim == 0:
-        top = logits.amax(0, keepdim=True)  # [1, G]
-        shifted = logits.sub_(top)  # ≤ 0
-        first = _first_tied(shifted, scratch, 0)
-        total = exp_(shifted, out=scratch).sum(0, keepdim=True)  # [1, G] ≥ 1: it holds the largest's e^0
-    else:
-        top, first = logits.max(-1, keepdim=True)  # [G, 1] the first largest
-        shifted = logits.sub_(top)
-        total = exp_(shifted, out=scratch).sum(-1, keepdim=True)  # [G, 1]
-        tied = (total[:, 0] >= 2 - 2 * TIE).nonzero()[:, 0]  # rows where a second logit may tie
-        if len(tied):
-            rows = shifted[tied]
-            first[tied] = _first_tied(rows, torch.empty_like(rows), -1)
-    torch.eq(p.gather(dim, first).squeeze(dim), best, out=hit)
-    log_q = shifted.sub_(total.log_())
-    difference = torch.sub(log_p, log_q, out=log_q)
-    torch.sum(difference.mul_(p), dim, out=kl).clamp_(min=0.0)
+
+    def __init__(self, M: int):
+        self.total, self.cross, self.at_top = (torch.empty(M, dtype=torch.float64) for _ in range(3))
+
+    def add(self, logits: torch.Tensor, p: torch.Tensor, scratch: torch.Tensor, at: int, dim: int = -1) -> None:
+        """The terms of G positions into at:at + G, their tokens along `dim`: rows (logits, p,
+        scratch [G, V], dim = -1) or columns ([V, G], dim = 0). logits and scratch are overwritten."""
+        G = logits.shape[1 if dim == 0 else 0]
+        total, cross, at_top = self.total[at : at + G], self.cross[at : at + G], self.at_top[at : at + G]
+        top = logits.amax(dim, keepdim=True)  # [G, 1] or [1, G]
+        shifted = logits.sub_(top)  # ≤ 0, exactly 0 at the largest
+        e = exp_(shifted, out=scratch)
+        torch.sum(e, dim, out=total)
+        torch.sum(e.floor_().mul_(p), dim, out=at_top)
+        if bool(total.max() >= 2 - 2 * TIE):  # a second logit may tie somewhere
+            along = 1 if dim == 0 else 0  # the positions' dim
+            tied = (total >= 2 - 2 * TIE).nonzero()[:, 0]
+            near = shifted.index_select(along, tied)
+            first = _first_tied(near, torch.empty_like(near), dim)
+            at_top[tied] = p.index_select(along, tied).gather(dim, first).squeeze(dim)
+        torch.sum(shifted.mul_(p), dim, out=cross)
+
+    def kl_and_hits(
+        self, plogp: torch.Tensor, mass: torch.Tensor, best: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """KL [M] clamped at 0 (rounding can dip to -1e-16) and hit [M], from each position's
+        target's Σ p log p, Σ p and most-likely probability (plogp, mass, best [M])."""
+        kl = torch.log(self.total).mul_(mass).sub_(self.cross).add_(plogp).clamp_(min=0.0)
+        return kl, self.at_top == best
 
 
 def _first_tied(shifted: torch.Tensor, scratch: torch.Tensor, dim: int) -> torch.Tensor:
@@ -156,8 +173,8 @@ def exact_totals(
         c_digits = [count & ((1 << 21) - 1), count >> 21]
         digits = [a * b for a in m_digits for b in c_digits]
         weights = [18 * i + 21 * j for i in range(3) for j in range(2)]
-    sums = torch.zeros(n_labels * span, len(digits), dtype=torch.long)
-    sums.index_add_(0, label * span + (e - low), torch.stack(digits, dim=1))
+    at = label * span + (e - low)  # [G] (label, exponent) of each value
+    sums = torch.stack([torch.zeros(n_labels * span, dtype=torch.long).index_add_(0, at, d) for d in digits], 1)
     totals = [0] * n_labels  # exact integers, in units of 2^low
     for at, row in zip(sums.any(1).nonzero()[:, 0].tolist(), sums[sums.any(1)].tolist(), strict=True):
         lab, shift = divmod(at, span)

@@ -361,7 +361,7 @@ def test_the_positions_path_in_blocks_of_any_size_agrees(label, monkeypatch):
     fresh = Scorer(scorer.eval_set)
     blocked, again = fresh(weights), fresh(weights)
     assert blocked.path == whole.path == "positions"
-    assert len(fresh.fast._position_blocks) == 1 and len(next(iter(fresh.fast._position_blocks.values()))) >= 4
+    assert len(fresh.fast._position_blocks) == 1 and len(next(iter(fresh.fast._position_blocks.values())).blocks) >= 4
     assert_agree(blocked, whole)
     assert_agree(blocked, scorer(weights, path="plain"))
     assert blocked.to_dict() == again.to_dict() and torch.equal(blocked.per_position, again.per_position)

@@ -1,4 +1,4 @@
-"""The KL tail by columns (the states and counts paths) and the one by rows (positions path)
+"""The KL tail (`SoftmaxTerms`) by columns (the states and counts paths) and the one by rows (positions path)
 against the plain path's KL and argmax, and both tails' argmax (the first logit within TIE of the
 largest) against a plain reading of it, ties and near-ties included."""
 
@@ -6,27 +6,27 @@ import pytest
 import torch
 
 from handattn.score import kl_divergence
-from handattn.tally import TIE, kl_and_hits
+from handattn.tally import TIE, SoftmaxTerms, row_terms
 from handattn.vocab import D_VOCAB
 
 V = D_VOCAB
 
 
-def columns(logits, p, log_p, best):
-    """kl_and_hits on [G, V] rows, turned into columns, with its buffers."""
+def columns(logits, p, block=7):
+    """KL and hits of [G, V] rows, turned into columns, added `block` positions at a time."""
     G = len(logits)
-    kl, hit = torch.empty(G, dtype=torch.float64), torch.empty(G, dtype=torch.bool)
-    scratch = torch.empty(V, G, dtype=torch.float64)
-    kl_and_hits(logits.T.contiguous(), p.T.contiguous(), log_p.T.contiguous(), best, scratch, kl, hit, dim=0)
-    return kl, hit
+    terms, logits_T, p_T = SoftmaxTerms(G), logits.T.contiguous(), p.T.contiguous()
+    for i in range(0, G, block):
+        j = min(i + block, G)
+        terms.add(logits_T[:, i:j].clone(), p_T[:, i:j], torch.empty(V, j - i, dtype=torch.float64), i, dim=0)
+    return terms.kl_and_hits(*row_terms(p))
 
 
-def rows(logits, p, log_p, best):
-    """kl_and_hits on [G, V] rows, with its buffers (logits are overwritten: a copy)."""
-    G = len(logits)
-    kl, hit = torch.empty(G, dtype=torch.float64), torch.empty(G, dtype=torch.bool)
-    kl_and_hits(logits.clone(), p, log_p, best, torch.empty_like(logits), kl, hit)
-    return kl, hit
+def rows(logits, p):
+    """KL and hits of [G, V] rows, added at once (logits are overwritten: a copy)."""
+    terms = SoftmaxTerms(len(logits))
+    terms.add(logits.clone(), p, torch.empty_like(logits), 0)
+    return terms.kl_and_hits(*row_terms(p))
 
 
 def first_tied(row: list[float]) -> int:
@@ -66,22 +66,21 @@ def hard_logits() -> torch.Tensor:
     return logits
 
 
-def targets(G: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def targets(G: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     p = torch.rand(G, V, generator=g, dtype=torch.float64) ** 4
     p[p < 0.2] = 0.0  # sparse rows, as most targets are
     p[:, 20] += (torch.arange(G) % 2).double()  # token 20 often a most-likely token, so ties decide hits
     p[::4, 7] = p[::4, 20]  # two most-likely tokens
     p /= p.sum(1, keepdim=True)
-    log_p = torch.where(p > 0, p, 1.0).log()
-    return p, log_p, p.max(1).values
+    return p, p.max(1).values
 
 
 @pytest.mark.parametrize("tail", [columns, rows])
 def test_both_tails_take_the_first_logit_within_tie_of_the_largest(tail):
     logits = hard_logits()
-    p, log_p, best = targets(len(logits))
-    _, hit = tail(logits.clone(), p, log_p, best)
+    p, best = targets(len(logits))
+    _, hit = tail(logits.clone(), p)
     expected = [float(p[i, first_tied(row)]) == float(best[i]) for i, row in enumerate(logits.tolist())]
     assert hit.tolist() == expected
     assert any(expected) and not all(expected)
@@ -91,9 +90,9 @@ def test_both_tails_take_the_first_logit_within_tie_of_the_largest(tail):
 
 def test_both_tails_agree_with_each_other_and_the_plain_path():
     logits = hard_logits()
-    p, log_p, best = targets(len(logits))
-    kl, hit = columns(logits.clone(), p, log_p, best)
-    kl_rows, hit_rows = rows(logits.clone(), p, log_p, best)
+    p, best = targets(len(logits))
+    kl, hit = columns(logits.clone(), p)
+    kl_rows, hit_rows = rows(logits.clone(), p)
     assert torch.equal(hit, hit_rows)
     torch.testing.assert_close(kl, kl_rows, rtol=1e-13, atol=1e-15)
     assert bool((kl >= 0).all())
@@ -104,9 +103,25 @@ def test_both_tails_agree_with_each_other_and_the_plain_path():
     torch.testing.assert_close(kl, plain, rtol=1e-13, atol=1e-15)
 
 
-def test_a_prediction_equal_to_the_target_scores_exactly_zero():
-    # uniform over every token: log q = 0 − log 28 is what the target's log p is, term by term
-    p = torch.full((5, V), 1 / V, dtype=torch.float64)
-    log_p = torch.log_softmax(torch.zeros(5, V, dtype=torch.float64), -1)
-    kl, hit = columns(torch.zeros(5, V, dtype=torch.float64), p, log_p, p.max(1).values)
-    assert kl.tolist() == [0.0] * 5 and hit.all()
+@pytest.mark.parametrize("tail", [columns, rows])
+def test_a_sure_and_right_prediction_scores_exactly_zero(tail):
+    # p = 1 on the largest logit, every other token 40 nats below: e^-40 is under half of 1's last bit
+    logits = torch.full((6, V), -40.0, dtype=torch.float64)
+    target = torch.arange(6) * 5
+    logits[torch.arange(6), target] = 3.5
+    p = torch.nn.functional.one_hot(target, V).double()
+    kl, hit = tail(logits, p)
+    assert kl.tolist() == [0.0] * 6 and hit.all()
+
+
+@pytest.mark.parametrize("tail", [columns, rows])
+def test_a_prediction_equal_to_a_spread_target_is_off_by_rounding_alone(tail):
+    # uniform over 26 letters, digits 800 nats down (q = 0 there): Σ p log p against log q, a few ulps of log 26 apart
+    logits = torch.zeros(5, V, dtype=torch.float64)
+    logits[:, 26:] = -800.0
+    p = torch.zeros(5, V, dtype=torch.float64)
+    p[:, :26] = 1 / 26
+    q = logits.log_softmax(-1).exp()
+    p[:, :26] = q[:, :26] / q[:, :26].sum(-1, keepdim=True)  # exactly what the model gives, renormalised
+    kl, hit = tail(logits, p)
+    assert bool((kl <= 1e-15).all()) and hit.all()
