@@ -49,6 +49,9 @@ def row_terms(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
+NEAR = (
+    1 + 2.0**-28
+)  # e^(logit − top) · NEAR ≥ 1 for a logit within TIE of the largest (e^-TIE ≈ 1 − 2^-30), with room for rounding
 EXP_FLOOR = -700.0  # exponents are raised to this first: e^-700 ≈ 1e-304 is still a normal float64
 
 
@@ -77,10 +80,11 @@ class SoftmaxTerms:
     The hit: the model's argmax is a most-likely true token (p = best there). The argmax is the
     first token whose logit is less than TIE below the largest: logits equal in exact arithmetic
     but rounded differently on different paths (1/3 + 1/3 against 2/3) tie on every path, and the
-    first of them wins, as in an exact scorer. e^(logit − top) is exactly 1 at the largest and
-    below 1 elsewhere unless a logit is within TIE of it, which also lifts total to 2 − 2·TIE or
-    more; so elsewhere ⌊e^(logit − top)⌋ is 1 at the argmax alone and Σ p ⌊e^(logit − top)⌋ is p
-    there, and those positions go through `_first_tied`.
+    first of them wins, as in an exact scorer. ⌊NEAR · e^(logit − top)⌋ is 1 at the largest (e^0 =
+    1) and at every logit within TIE of it, and 0 at any logit more than 2^-28 below it. Where it
+    is 1 at one token alone, that token is the argmax and Σ p ⌊NEAR · e^(logit − top)⌋ is p there;
+    the positions where it is 1 at two or more (only possible where total ≥ 2 − 2·TIE) go through
+    `_first_tied`, which reads the logits themselves.
     """
 
     def __init__(self, M: int):
@@ -95,12 +99,15 @@ class SoftmaxTerms:
         shifted = logits.sub_(top)  # ≤ 0, exactly 0 at the largest
         e = exp_(shifted, out=scratch)
         torch.sum(e, dim, out=total)
-        torch.sum(e.floor_().mul_(p), dim, out=at_top)
-        if bool(total.max() >= 2 - 2 * TIE):  # a second logit may tie somewhere
+        near = e.mul_(NEAR).floor_()  # 1 at the largest and wherever e^(logit − top) ≥ 1/NEAR, else 0
+        tied = None
+        if bool(total.max() >= 2 - 2 * TIE):  # somewhere a second logit may be within TIE of the largest
+            tied = (near.sum(dim) >= 2).nonzero()[:, 0]  # a sum of 0s and 1s: exact
+        torch.sum(near.mul_(p), dim, out=at_top)
+        if tied is not None and len(tied):
             along = 1 if dim == 0 else 0  # the positions' dim
-            tied = (total >= 2 - 2 * TIE).nonzero()[:, 0]
-            near = shifted.index_select(along, tied)
-            first = _first_tied(near, torch.empty_like(near), dim)
+            rows = shifted.index_select(along, tied)
+            first = _first_tied(rows, torch.empty_like(rows), dim)
             at_top[tied] = p.index_select(along, tied).gather(dim, first).squeeze(dim)
         torch.sum(shifted.mul_(p), dim, out=cross)
 
