@@ -204,7 +204,7 @@ class PositionModel:
                 pattern = scores.softmax(dim=-1)
                 token_values, position_values = tables(h.W_V @ W_U_head)  # [V, V], [P, V]
                 bias += pattern @ position_values  # Σ_j pattern[t, j] (W_P v W_U)[j]
-                self.fixed.append((pattern, token_values))
+                self.fixed.append((_pieces(pattern), token_values))
             else:
                 v_token, v_position = tables(h.W_V)  # [V, d_value], [P, d_value]
                 zeros, ones = v_token.new_zeros(len(v_token), 1), v_position.new_ones(P, 1)
@@ -217,8 +217,10 @@ class PositionModel:
         n, P = tokens.shape
         by_position = tokens.T.flatten()  # [P · n]
         logits = self.token_direct.index_select(0, by_position).view(P, n * D_VOCAB)  # [P, n · V]
-        for pattern, token_values in self.fixed:  # Σ_j pattern[t, j] (v W_U)[x_j], every text at once
-            logits.addmm_(pattern, token_values.index_select(0, by_position).view(P, n * D_VOCAB))
+        for pieces, token_values in self.fixed:  # Σ_j pattern[t, j] (v W_U)[x_j], every text at once
+            values = token_values.index_select(0, by_position).view(P, n * D_VOCAB)
+            for queries, keys, piece in pieces:
+                logits[queries].addmm_(piece, values[keys])
         logits = logits.view(P, n, D_VOCAB).add_(self.bias[:, None])  # [P, n, V]
         if self.heads:
             flat = tokens.flatten()
@@ -234,3 +236,27 @@ class PositionModel:
                 z = summed[..., :-1] / summed[..., -1:]  # the softmax-weighted values
                 logits += (z @ W_U_head).transpose(0, 1)  # [P, n, V]
         return logits
+
+
+PIECE_ROWS = 16  # a fixed pattern's product is taken this many query positions at a time (a multiple of ROWS)
+PIECE_GAP = 8  # key columns of zeros narrower than this inside a piece are multiplied anyway
+
+
+def _pieces(pattern: torch.Tensor) -> list[tuple[slice, slice, torch.Tensor]]:
+    """A fixed pattern [P, P] as the pieces that hold its nonzero weights: PIECE_ROWS query rows at a
+    time, each row block's runs of key columns with a nonzero weight (runs closer than PIECE_GAP
+    joined). Causal attention leaves every key after the last query out, and a sharp pattern (a
+    softmax whose far weights round to exactly 0) leaves out the far keys: pattern @ values is the
+    sum of piece @ values[keys] over the pieces, the zero weights' exact 0 terms left out."""
+    pieces = []
+    for i in range(0, len(pattern), PIECE_ROWS):
+        queries = slice(i, min(i + PIECE_ROWS, len(pattern)))
+        used = pattern[queries].ne(0).any(0).nonzero()[:, 0].tolist()  # key columns with a weight
+        runs: list[list[int]] = []
+        for key in used:
+            if runs and key - runs[-1][1] < PIECE_GAP:
+                runs[-1][1] = key + 1
+            else:
+                runs.append([key, key + 1])
+        pieces += [(queries, slice(a, b), pattern[queries, a:b].contiguous()) for a, b in runs]
+    return pieces

@@ -12,9 +12,9 @@ from conftest import random_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handattn import Scorer, Weights, eval_set_from_texts, fastscore, get_problem, load, problem_names, sample_eval_set
+from handattn import AttentionModel, Scorer, Weights, eval_set_from_texts, fastscore, get_problem, load, problem_names, sample_eval_set
 from handattn.fastscore import MAX_LEADING, _unique, choose_path, leading_positions
-from handattn.tables import CountModel, PositionModel
+from handattn.tables import ROWS, CountModel, PositionModel
 from handattn.tally import exact_sum, exact_sums, exact_totals
 from handattn.vocab import D_VOCAB
 
@@ -179,9 +179,32 @@ def test_a_head_that_reads_only_positions_has_one_pattern_for_every_text():
     mixed = PositionModel(position_only(18, "problem2"), 16)
     assert (len(mixed.fixed), len(mixed.heads)) == (1, 1)
     previous = PositionModel(load(SOLUTIONS / "problem4.toml"), 32)
-    ((pattern, _),) = previous.fixed
-    assert not previous.heads and pattern.shape == (32, 32)
-    assert bool((pattern.diagonal(-1)[1:] > 0.99).all())  # attends to the previous position
+    ((pieces, _),) = previous.fixed
+    pattern = whole(pieces, 32)
+    assert not previous.heads and bool((pattern.diagonal(-1)[1:] > 0.99).all())  # attends to the previous position
+
+
+def whole(pieces, P: int) -> torch.Tensor:
+    """The [P, P] pattern a fixed head's pieces hold."""
+    pattern = torch.zeros(P, P, dtype=torch.float64)
+    for queries, keys, piece in pieces:
+        assert bool((pattern[queries, keys] == 0).all())  # pieces never overlap
+        pattern[queries, keys] = piece
+    return pattern
+
+
+@pytest.mark.parametrize("P", [8, 40, 64])
+def test_a_fixed_pattern_is_multiplied_by_the_pieces_that_hold_its_weights(P):
+    # problem4's head is causal (no key after the query) and sharp (far keys' weights round to 0):
+    # its pieces hold every weight the plain model has, in blocks of whole ROWS, and at 64
+    # positions under half the square
+    weights = load(SOLUTIONS / "problem4.toml")
+    ((pieces, _),) = PositionModel(weights, P).fixed
+    plain = AttentionModel(weights)(torch.zeros(1, P, dtype=torch.long)).pattern[0][0]  # [P, P], every text's
+    torch.testing.assert_close(whole(pieces, P), plain, rtol=1e-10, atol=1e-300)  # scores of 5,000 nats round
+    assert all((q.stop - q.start) % ROWS == 0 for q, _, _ in pieces)
+    held = sum(piece.numel() for _, _, piece in pieces)
+    assert held <= P * (P + ROWS) / 2 and (P < 64 or held < P * P / 2)
 
 
 def test_problem2_solution_has_three_query_and_two_key_classes():
