@@ -323,7 +323,7 @@ def _positions_tally(model: PositionModel, layout: PositionBlocks, eval_set: Eva
             S = P * len(tokens)
             logits = model.logits(tokens)[:P].view(S, D_VOCAB)  # [P · n, V]
             p = torch.index_select(targets.p, 0, layout.row[at : at + S], out=work.take("p", S, D_VOCAB))
-            terms.add(logits, p, work.take("scratch", S, D_VOCAB), at)
+            terms.add(logits, p, work.take("scratch", S, D_VOCAB), at, narrow=model.narrow)
             at += S
     kl, hit = terms.kl_and_hits(layout.plogp, layout.mass, layout.best)
     per_position, at = torch.empty(N, P, dtype=torch.float64), 0

@@ -175,7 +175,13 @@ class PositionModel:
     so the sums over keys run down columns, across queries at once; the softmax is e^(score − top)
     (`handattn.tally.exp_`), times the causal mask, its sum coming from a 1 appended to the values:
     about twice the speed of torch's softmax along rows of P, and the same bits on any thread count
-    (torch's softmax over a non-last dim is not)."""
+    (torch's softmax over a non-last dim is not).
+
+    `narrow`: every row of logits spans at most EXP_TABLE_RANGE nats, so e^(logit − top) never
+    needs its exponent raised (`handattn.tally.SoftmaxTerms.add`). Each logit is a sum of one row of
+    each table (the direct path's, the bias's) and of convex combinations of rows (a head's values,
+    weighted by its pattern), so a row spans at most the sum of the tables' own spans, plus an
+    allowance for rounding."""
 
     def __init__(self, weights: Weights, P: int):
         W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
@@ -194,6 +200,7 @@ class PositionModel:
         self.causal_T = self.causal.T.contiguous()  # [P, P] keys along the rows
         self.causal_ones_T = torch.isfinite(self.causal_T).double()  # [P, P] 1 where key ≤ query
         self.scale = weights.scale
+        spans = [self.token_direct]  # tables whose spans bound a row of logits' (see narrow)
         self.heads = []  # per head run text by text: q and k tables, v table, the head's rows of W_U [d_value, V]
         self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its token values' logits (v W_U) [V, V]
         for h in weights.heads:
@@ -205,12 +212,18 @@ class PositionModel:
                 token_values, position_values = tables(h.W_V @ W_U_head)  # [V, V], [P, V]
                 bias += pattern @ position_values  # Σ_j pattern[t, j] (W_P v W_U)[j]
                 self.fixed.append((_pieces(pattern), token_values))
+                spans.append(token_values)
             else:
                 v_token, v_position = tables(h.W_V)  # [V, d_value], [P, d_value]
                 zeros, ones = v_token.new_zeros(len(v_token), 1), v_position.new_ones(P, 1)
                 v = torch.cat([v_token, zeros], 1), torch.cat([v_position, ones], 1)  # rows sum to [v | 1]
                 self.heads.append((q, k, v, W_U_head))
+                spans += tables(h.W_V @ W_U_head)
         self.bias = bias
+        spans.append(bias)
+        # nats: at least the span of any row of logits
+        self.span = sum(float(t.max() - t.min()) for t in spans) + 1e-12 * sum(float(t.abs().max()) for t in spans)
+        self.narrow = self.span <= EXP_TABLE_RANGE
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [n, P] → [P, n, V] logits at every position, position-major."""

@@ -12,7 +12,17 @@ from conftest import random_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handattn import AttentionModel, Scorer, Weights, eval_set_from_texts, fastscore, get_problem, load, problem_names, sample_eval_set
+from handattn import (
+    AttentionModel,
+    Scorer,
+    Weights,
+    eval_set_from_texts,
+    fastscore,
+    get_problem,
+    load,
+    problem_names,
+    sample_eval_set,
+)
 from handattn.fastscore import MAX_LEADING, _unique, choose_path, leading_positions
 from handattn.tables import ROWS, CountModel, PositionModel
 from handattn.tally import exact_sum, exact_sums, exact_totals
@@ -205,6 +215,24 @@ def test_a_fixed_pattern_is_multiplied_by_the_pieces_that_hold_its_weights(P):
     assert all((q.stop - q.start) % ROWS == 0 for q, _, _ in pieces)
     held = sum(piece.numel() for _, _, piece in pieces)
     assert held <= P * (P + ROWS) / 2 and (P < 64 or held < P * P / 2)
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 30.0])
+@pytest.mark.parametrize("make", ["text by text", "fixed", "both"])
+def test_a_position_models_span_bounds_every_row_of_its_logits(make, scale):
+    # narrow (no exponent raised before e^(logit − top)) rests on this bound
+    weights = {
+        "text by text": lambda: random_weights(31, "problem2", one_hot=True, n_pos=20, scale=scale),
+        "fixed": lambda: position_only(32, "problem2", heads=2),
+        "both": lambda: position_only(33, "problem2"),
+    }[make]()
+    weights = dataclasses.replace(weights, W_U=weights.W_U * scale, b_U=weights.b_U * scale)
+    eval_set = sample_eval_set(get_problem("problem2"), 40, 20, seed=3)
+    model = PositionModel(weights, 24)
+    logits = model.logits(torch.nn.functional.pad(eval_set.tokens[:, :19], (0, 5)))[:19]  # [P, n, V]
+    spread = float((logits.amax(-1) - logits.amin(-1)).max())
+    assert spread <= model.span and model.narrow == (model.span <= 600.0)
+    assert model.span < 10 * spread + 50  # a bound, not a guess
 
 
 def test_problem2_solution_has_three_query_and_two_key_classes():
