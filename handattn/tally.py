@@ -168,15 +168,15 @@ def exact_totals(
     """
     values = values.flatten()
     label = torch.zeros(len(values), dtype=torch.long) if label is None else label
-    if not bool(torch.isfinite(values).all()):  # inf (a baseline that rules out a possible token) or nan
+    finite = math.isfinite(float(values.sum())) or bool(torch.isfinite(values).all())  # a float sum can overflow
+    if not finite:  # inf (a baseline that rules out a possible token) or nan
         terms = (values if count is None else values * count).tolist()
         per = [math.fsum(t for t, lab in zip(terms, label.tolist(), strict=True) if lab == i) for i in range(n_labels)]
         return per, math.fsum(terms)
     fraction, exponent = torch.frexp(values)  # values = fraction · 2^exponent, 0.5 ≤ |fraction| < 1
-    m = (fraction * 2.0**53).long()  # exact: the 53 bits of the significand (0 for 0)
-    e = exponent.long() - 53
-    low = int(e.min()) if len(e) else 0
-    span = int(e.max()) - low + 1 if len(e) else 1
+    m = (fraction * 2.0**53).long()  # exact: the 53 bits of the significand (0 for 0), in units of 2^(exponent − 53)
+    lowest, highest = (int(x) for x in torch.aminmax(exponent)) if len(values) else (0, 0)
+    low, span = lowest - 53, highest - lowest + 1
     if count is None:  # each value once: two 27-bit digits, sums of up to 2^35 values
         digits, weights = [m & ((1 << 27) - 1), m >> 27], [0, 27]  # >> floors, so the high digit keeps the sign
     else:  # three 18-bit digits of m times two 21-bit digits of the count
@@ -184,7 +184,7 @@ def exact_totals(
         c_digits = [count & ((1 << 21) - 1), count >> 21]
         digits = [a * b for a in m_digits for b in c_digits]
         weights = [18 * i + 21 * j for i in range(3) for j in range(2)]
-    at = label * span + (e - low)  # [G] (label, exponent) of each value
+    at = torch.add((exponent - lowest).long(), label, alpha=span)  # [G] (label, exponent) of each value
     sums = torch.stack([torch.zeros(n_labels * span, dtype=torch.long).index_add_(0, at, d) for d in digits], 1)
     totals = [0] * n_labels  # exact integers, in units of 2^low
     for at, row in zip(sums.any(1).nonzero()[:, 0].tolist(), sums[sums.any(1)].tolist(), strict=True):

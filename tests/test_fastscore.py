@@ -360,6 +360,13 @@ def test_exact_totals_round_each_label_and_the_whole_once():
         assert per[4] == 0.0 and total == float(sum(terms, Fraction(0)))
 
 
+def test_exact_totals_of_finite_values_whose_float_sum_overflows():
+    values = torch.tensor([1e308, 1e308, -1e308, 3.0], dtype=torch.float64)  # a float sum overflows on the way
+    per, total = exact_totals(values, None, torch.tensor([0, 0, 0, 1]), 2)
+    assert per == [1e308, 3.0] and total == float(sum(map(Fraction, values.tolist())))
+    assert exact_totals(torch.tensor([1e308, 1e308], dtype=torch.float64))[1] == math.inf  # the total itself overflows
+
+
 def test_the_counts_path_keeps_its_blocks_and_gives_the_same_bits(monkeypatch):
     # several blocks, only the first kept: kept, rebuilt and never-kept blocks must give the same score
     monkeypatch.setattr(fastscore, "KIND_BLOCK", 40)
