@@ -278,7 +278,7 @@ def _columns(
             counts = work.take("counts", C, j - i).copy_(counts_T[:, i:j])  # [C, n] float64
             logits_T = layer.logits_T(a, counts, work)  # [V, n]
             scratch = work.take("counts", D_VOCAB, j - i)  # the counts are spent: their buffer is the scratch
-            terms.add(logits_T, p_T[:, i:j], scratch, offset + i, dim=0)
+            terms.add(logits_T, p_T[:, i:j], scratch, offset + i, dim=0, span=layer.span)
 
 
 # -- positions -----------------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def _positions_tally(model: PositionModel, layout: PositionBlocks, eval_set: Eva
             S = P * len(tokens)
             logits = model.logits(tokens)[:P].view(S, D_VOCAB)  # [P · n, V]
             p = torch.index_select(targets.p, 0, layout.row[at : at + S], out=work.take("p", S, D_VOCAB))
-            terms.add(logits, p, work.take("scratch", S, D_VOCAB), at, narrow=model.narrow)
+            terms.add(logits, p, work.take("scratch", S, D_VOCAB), at, span=model.span)
             at += S
     kl, hit = terms.kl_and_hits(layout.plogp, layout.mass, layout.best)
     per_position, at = torch.empty(N, P, dtype=torch.float64), 0

@@ -39,6 +39,15 @@ def round_up(n: int) -> int:
     return -(-n // ROWS) * ROWS
 
 
+def logit_span(tables: list[torch.Tensor]) -> float:
+    """A bound in nats on the span (largest − smallest) of any row of logits that is a sum of one row
+    of each table, or of a convex combination of its rows (a head's values weighted by a softmax):
+    the sum of the tables' own spans, plus an allowance for rounding (`handattn.tally.SoftmaxTerms.add`
+    skips a pass where it is small)."""
+    spans = sum(float(t.max() - t.min()) for t in tables if t.numel())
+    return spans + 1e-12 * sum(float(t.abs().max()) for t in tables if t.numel())
+
+
 def kinds(tokens: torch.Tensor, leading: int) -> torch.Tensor:
     """tokens [n, P] from position 0 → [n, P] int64 kind: token + V · min(position, leading)."""
     return tokens + D_VOCAB * torch.arange(tokens.shape[1]).clamp(max=leading)
@@ -68,18 +77,21 @@ class CountModel:
         self.key_class = key_of_query[self.query_class]  # [X]
         self.n_query, self.n_key = len(self.residual), len(kv_rows)
         self.heads = []  # per head: scores [Q, K], exp table [Q, K] or None, [v | 1] [K, d_value + 1]
-        at = 0
+        d_model = weights.d_model
+        self.direct = self.residual @ weights.W_U[:d_model] + weights.b_U  # [Q, V] the direct path's logits
+        self.W_U_heads = weights.W_U[d_model:]  # [D, V]
+        spans, at, first = [self.direct], 0, 0  # tables whose spans bound a row of logits' (as PositionModel's)
         for h in weights.heads:
             k, v = kv_rows[:, at : at + h.d_head], kv_rows[:, at + h.d_head : at + h.d_head + h.d_value]
             at += h.d_head + h.d_value
+            spans.append(v @ self.W_U_heads[first : first + h.d_value])  # [K, V] each key class's logits
+            first += h.d_value
             scores = weights.scale * ((self.residual @ h.W_Q) @ k.T)  # [Q, K]
             top = scores.max(-1, keepdim=True).values  # [Q, 1]
             narrow = bool((top - scores).max() <= EXP_TABLE_RANGE)
             ones = torch.ones(len(v), 1, dtype=torch.float64)  # the last output column is Σ_c e_c
             self.heads.append((scores, (scores - top).exp() if narrow else None, torch.cat([v, ones], 1)))
-        d_model = weights.d_model
-        self.direct = self.residual @ weights.W_U[:d_model] + weights.b_U  # [Q, V] the direct path's logits
-        self.W_U_heads = weights.W_U[d_model:]  # [D, V]
+        self.span = logit_span(spans)  # nats: at least the span of any row of logits
 
     def grouped(self, columns: torch.Tensor) -> GroupedLayer:
         """The layer over key columns of the given key classes [C] (e.g. every class, or every kind)."""
@@ -137,6 +149,7 @@ class GroupedLayer:
         if narrow:
             U[:, :V, self.d] = model.direct  # times head 0's 1
         self.W, self.U = W, U
+        self.span = model.span
         self.direct_T = pad_rows(model.direct.T.contiguous())  # [V → 32, Q], for a layer without narrow heads
 
     def logits_T(self, a: int, counts_T: torch.Tensor, work: Workspace) -> torch.Tensor:
@@ -177,11 +190,9 @@ class PositionModel:
     about twice the speed of torch's softmax along rows of P, and the same bits on any thread count
     (torch's softmax over a non-last dim is not).
 
-    `narrow`: every row of logits spans at most EXP_TABLE_RANGE nats, so e^(logit − top) never
-    needs its exponent raised (`handattn.tally.SoftmaxTerms.add`). Each logit is a sum of one row of
-    each table (the direct path's, the bias's) and of convex combinations of rows (a head's values,
-    weighted by its pattern), so a row spans at most the sum of the tables' own spans, plus an
-    allowance for rounding."""
+    `span` bounds every row of logits' span (`logit_span`): each logit is a sum of one row of each
+    table (the direct path's, the bias's) and of convex combinations of rows (a head's values,
+    weighted by its pattern)."""
 
     def __init__(self, weights: Weights, P: int):
         W_P = torch.zeros(P, weights.d_model, dtype=torch.float64)  # rows past W_P's last are zero
@@ -200,7 +211,7 @@ class PositionModel:
         self.causal_T = self.causal.T.contiguous()  # [P, P] keys along the rows
         self.causal_ones_T = torch.isfinite(self.causal_T).double()  # [P, P] 1 where key ≤ query
         self.scale = weights.scale
-        spans = [self.token_direct]  # tables whose spans bound a row of logits' (see narrow)
+        spans = [self.token_direct]  # tables whose spans bound a row of logits'
         self.heads = []  # per head run text by text: q and k tables, v table, the head's rows of W_U [d_value, V]
         self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its token values' logits (v W_U) [V, V]
         for h in weights.heads:
@@ -221,9 +232,7 @@ class PositionModel:
                 spans += tables(h.W_V @ W_U_head)
         self.bias = bias
         spans.append(bias)
-        # nats: at least the span of any row of logits
-        self.span = sum(float(t.max() - t.min()) for t in spans) + 1e-12 * sum(float(t.abs().max()) for t in spans)
-        self.narrow = self.span <= EXP_TABLE_RANGE
+        self.span = logit_span(spans)  # nats: at least the span of any row of logits
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [n, P] → [P, n, V] logits at every position, position-major."""

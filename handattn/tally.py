@@ -91,17 +91,23 @@ class SoftmaxTerms:
         self.total, self.cross, self.at_top = (torch.empty(M, dtype=torch.float64) for _ in range(3))
 
     def add(
-        self, logits: torch.Tensor, p: torch.Tensor, scratch: torch.Tensor, at: int, dim: int = -1, narrow: bool = False
+        self,
+        logits: torch.Tensor,
+        p: torch.Tensor,
+        scratch: torch.Tensor,
+        at: int,
+        dim: int = -1,
+        span: float = math.inf,
     ) -> None:
         """The terms of G positions into at:at + G, their tokens along `dim`: rows (logits, p,
         scratch [G, V], dim = -1) or columns ([V, G], dim = 0). logits and scratch are overwritten.
-        narrow: the caller knows no position's logits span more than −EXP_FLOOR nats, so no
+        span: a bound on every position's largest − smallest logit; within −EXP_FLOOR nats no
         exponent needs raising (`exp_`): the same bits, one pass fewer."""
         G = logits.shape[1 if dim == 0 else 0]
         total, cross, at_top = self.total[at : at + G], self.cross[at : at + G], self.at_top[at : at + G]
         top = logits.amax(dim, keepdim=True)  # [G, 1] or [1, G]
         shifted = logits.sub_(top)  # ≤ 0, exactly 0 at the largest
-        e = torch.exp(shifted, out=scratch) if narrow else exp_(shifted, out=scratch)
+        e = torch.exp(shifted, out=scratch) if span <= -EXP_FLOOR else exp_(shifted, out=scratch)
         torch.sum(e, dim, out=total)
         near = e.mul_(NEAR).floor_()  # 1 at the largest and wherever e^(logit − top) ≥ 1/NEAR, else 0
         tied = None
