@@ -297,6 +297,7 @@ class PositionBlocks:
     mass: torch.Tensor  # [L]
     best: torch.Tensor  # [L]
     real: torch.Tensor | None  # [L] bool; None: every position is (texts of equal length)
+    at: torch.Tensor  # [N · P] int64 where each (text, position) of the set comes in the L
 
     @staticmethod
     def split(eval_set: EvalSet, targets: Targets, step: int) -> PositionBlocks:
@@ -308,7 +309,11 @@ class PositionBlocks:
         every = bool(eval_set.mask.all())
         real = None if every else torch.cat([eval_set.mask[t].T.flatten() for t in texts])
         per = targets.plogp[row], targets.mass[row], targets.best[row]
-        return PositionBlocks([(t, tokens[t]) for t in texts], row, *per, real)
+        at = torch.empty(N, P, dtype=torch.long)
+        for t in texts:  # a block of n texts from `start` on holds text i's position j at start · P + j · n + i
+            n = t.stop - t.start
+            at[t] = t.start * P + torch.arange(P) * n + torch.arange(n)[:, None]
+        return PositionBlocks([(t, tokens[t]) for t in texts], row, *per, real, at.flatten())
 
 
 def _positions_tally(model: PositionModel, layout: PositionBlocks, eval_set: EvalSet, targets: Targets) -> Tally:
@@ -326,11 +331,8 @@ def _positions_tally(model: PositionModel, layout: PositionBlocks, eval_set: Eva
             terms.add(logits, p, work.take("scratch", S, D_VOCAB), at, span=model.span)
             at += S
     kl, hit = terms.kl_and_hits(layout.plogp, layout.mass, layout.best)
-    per_position, at = torch.empty(N, P, dtype=torch.float64), 0
-    for texts, tokens in layout.blocks:
-        per_position[texts] = kl[at : at + P * len(tokens)].view(P, -1).T
-        at += P * len(tokens)
-    per_position.masked_fill_(~eval_set.mask, 0.0)
+    per_position = kl.index_select(0, layout.at).view(N, P)
     if layout.real is None:
         return Tally(per_position, kl, hit, None, layout.row)
+    per_position.masked_fill_(~eval_set.mask, 0.0)
     return Tally(per_position, kl[layout.real], hit[layout.real], None, layout.row[layout.real])
