@@ -1,10 +1,12 @@
-"""What every scoring path hands back, and the two computations they share: KL per row and exact sums.
+"""What every scoring path hands back, and the two computations the fast paths share: the KL and
+argmax hit from logits, and exact sums.
 
 A `Tally` lists groups of real positions that share their target row and the model's
-prediction, so they share their KL and argmax hit; the fast path groups thousands of
-positions at once, the others make every position its own group. `exact_sum` adds a
-value repeated `count` times, correctly rounded, so a grouped tally gives the same
-mean as `math.fsum` over every position, to the last bit.
+prediction, so they share their KL and argmax hit; the states path groups thousands of
+positions at once, the others make every position its own group. `SoftmaxTerms` takes logits a
+block at a time, by rows or by columns, and gives every position's KL and hit at the end.
+`exact_sum` adds a value repeated `count` times, correctly rounded, so a grouped tally gives the
+same mean as `math.fsum` over every position, to the last bit.
 
 Shapes: G groups, R target rows, V = 28, N texts, P predicted positions.
 """
