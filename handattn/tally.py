@@ -40,14 +40,31 @@ class Targets:
 
 
 def row_terms(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """What `SoftmaxTerms.kl_and_hits` needs of target rows p [R, V] besides p: Σ p log p and Σ p (1 up to the
-    rows' rounding), both correctly rounded (math.fsum), and the probability of a most-likely token."""
+    """What `SoftmaxTerms.kl_and_hits` needs of target rows p [R, V] besides p: Σ p log p and Σ p (1 up
+    to the rows' rounding), each correctly rounded (math.fsum of exact products of p and its
+    float64 log), and the probability of a most-likely token."""
     log_p = torch.where(p > 0, p, 1.0).log()  # 0 where p = 0
+    product, error = _two_product(p, log_p)  # p · log p = product + error exactly
 
-    def fsums(values: torch.Tensor) -> torch.Tensor:
-        return torch.tensor([math.fsum(row) for row in values.tolist()], dtype=torch.float64)
+    def fsums(*values: torch.Tensor) -> torch.Tensor:
+        rows = zip(*(v.tolist() for v in values), strict=True)
+        return torch.tensor([math.fsum(x for part in row for x in part) for row in rows], dtype=torch.float64)
 
-    return fsums(p * log_p), fsums(p), p.max(-1).values
+    return fsums(product, error), fsums(p), p.max(-1).values
+
+
+def _two_product(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a · b as product + error exactly (Dekker's product, Veltkamp's split), for products and
+    halves far from overflow and underflow, as probabilities and their logs are."""
+
+    def split(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # x = high + low, 26 bits each
+        t = x * 134217729.0  # 2^27 + 1
+        high = t - (t - x)
+        return high, x - high
+
+    (a1, a2), (b1, b2) = split(a), split(b)
+    product = a * b
+    return product, ((a1 * b1 - product) + a1 * b2 + a2 * b1) + a2 * b2
 
 
 TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
@@ -128,7 +145,9 @@ class SoftmaxTerms:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """KL [M] clamped at 0 (rounding can dip to -1e-16) and hit [M], from each position's
         target's Σ p log p, Σ p and most-likely probability (plogp, mass, best [M])."""
-        kl = torch.log(self.total).mul_(mass).sub_(self.cross).add_(plogp).clamp_(min=0.0)
+        kl = (
+            torch.sub(plogp, self.cross).add_(torch.log(self.total).mul_(mass)).clamp_(min=0.0)
+        )  # no fused multiply-add
         return kl, self.at_top == best
 
 
