@@ -68,9 +68,10 @@ def _two_product(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
-NEAR = (
-    1 + 2.0**-28
-)  # e^(logit − top) · NEAR ≥ 1 for a logit within TIE of the largest (e^-TIE ≈ 1 − 2^-30), with room for rounding
+# ⌊e^(logit − top) · NEAR⌋ is 1 for a logit within TIE of the largest (e^-TIE ≈ 1 − 2^-30), with room
+# for rounding, and for some a little further (up to about 2^-28 below), 0 for all others
+NEAR = 1 + 2.0**-28
+TWO_NEAR = 2 - 2.0**-26  # Σ e^(logit − top) reaches this wherever two logits have that floor 1
 EXP_FLOOR = -700.0  # exponents are raised to this first: e^-700 ≈ 1e-304 is still a normal float64
 
 
@@ -102,7 +103,7 @@ class SoftmaxTerms:
     first of them wins, as in an exact scorer. ⌊NEAR · e^(logit − top)⌋ is 1 at the largest (e^0 =
     1) and at every logit within TIE of it, and 0 at any logit more than 2^-28 below it. Where it
     is 1 at one token alone, that token is the argmax and Σ p ⌊NEAR · e^(logit − top)⌋ is p there;
-    the positions where it is 1 at two or more (only possible where total ≥ 2 − 2·TIE) go through
+    the positions where it is 1 at two or more (only possible where total ≥ TWO_NEAR) go through
     `_first_tied`, which reads the logits themselves.
     """
 
@@ -130,7 +131,7 @@ class SoftmaxTerms:
         torch.sum(e, dim, out=total)
         near = e.mul_(NEAR).floor_()  # 1 at the largest and wherever e^(logit − top) ≥ 1/NEAR, else 0
         tied = None
-        if bool(total.max() >= 2 - 2 * TIE):  # somewhere a second logit may be within TIE of the largest
+        if bool(total.max() >= TWO_NEAR):  # somewhere a second logit may be near the largest
             tied = (near.sum(dim) >= 2).nonzero()[:, 0]  # a sum of 0s and 1s: exact
         torch.sum(near.mul_(p), dim, out=at_top)
         if tied is not None and len(tied):

@@ -168,3 +168,19 @@ def test_near_perfect_reference_files_are_off_by_no_more_than_the_plain_path(nam
         exact = mpmath.fsum(terms) / len(terms)
         for path in ("positions", "auto", "plain"):
             assert abs(scorer(weights, path=path).kl - exact) <= 4e-16 + 1e-12 * exact
+
+
+@pytest.mark.parametrize("tail", [columns, rows])
+def test_a_second_logit_just_outside_tie_with_nothing_else_near_is_not_a_tie(tail):
+    # the largest and one logit 2.5 to 3.9 TIE (2^-30) below it, every other far below: the
+    # second counts as near the largest for the argmax's floor, so it must go through the tie-break
+    # even though Σ e^(logit − top) stays just under 2
+    logits = torch.full((4, V), -1000.0, dtype=torch.float64)
+    logits[:, 3] = 5.0
+    logits[:, 1] = 5.0 - torch.tensor([2.5, 3.0, 3.5, 3.9], dtype=torch.float64) * TIE  # first, not tied
+    p = torch.zeros(4, V, dtype=torch.float64)
+    p[:, 3], p[:, 1] = 0.75, 0.25  # token 3, the argmax, is the most likely
+    kl, hit = tail(logits, p)
+    assert hit.all()
+    plain = kl_divergence(p, logits.log_softmax(-1))
+    torch.testing.assert_close(kl, plain, rtol=1e-13, atol=1e-15)
