@@ -213,7 +213,7 @@ class PositionModel:
         self.scale = weights.scale
         spans = [self.token_direct]  # tables whose spans bound a row of logits'
         self.heads = []  # per head run text by text: q and k tables, v table, the head's rows of W_U [d_value, V]
-        self.fixed = []  # per head with a fixed pattern: the pattern [P, P], its token values' logits (v W_U) [V, V]
+        self.fixed = []  # per head with a fixed pattern: the pattern's `_pieces`, its token values' logits (v W_U) [V, V]
         for h in weights.heads:
             q, k, W_U_head = tables(h.W_Q), tables(h.W_K), weights.W_U[at : at + h.d_value]
             at += h.d_value

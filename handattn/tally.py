@@ -42,7 +42,8 @@ class Targets:
 def row_terms(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What `SoftmaxTerms.kl_and_hits` needs of target rows p [R, V] besides p: Σ p log p and Σ p (1 up
     to the rows' rounding), each correctly rounded (math.fsum of exact products of p and its
-    float64 log), and the probability of a most-likely token."""
+    float64 log), and the probability of a most-likely token. Rows of 28 are short: fsum row by row
+    takes 0.5 ms for the 243 rows of a default set, where `exact_sums` takes 5 ms."""
     log_p = torch.where(p > 0, p, 1.0).log()  # 0 where p = 0
     product, error = _two_product(p, log_p)  # p · log p = product + error exactly
 
@@ -130,11 +131,10 @@ class SoftmaxTerms:
         e = torch.exp(shifted, out=scratch) if span <= -EXP_FLOOR else exp_(shifted, out=scratch)
         torch.sum(e, dim, out=total)
         near = e.mul_(NEAR).floor_()  # 1 at the largest and wherever e^(logit − top) ≥ 1/NEAR, else 0
-        tied = None
-        if bool(total.max() >= TWO_NEAR):  # somewhere a second logit may be near the largest
-            tied = (near.sum(dim) >= 2).nonzero()[:, 0]  # a sum of 0s and 1s: exact
+        maybe = bool(total.max() >= TWO_NEAR)  # somewhere a second logit may be near the largest
+        tied = (near.sum(dim) >= 2).nonzero()[:, 0] if maybe else []  # a sum of 0s and 1s: exact
         torch.sum(near.mul_(p), dim, out=at_top)
-        if tied is not None and len(tied):
+        if len(tied):
             along = 1 if dim == 0 else 0  # the positions' dim
             rows = shifted.index_select(along, tied)
             first = _first_tied(rows, torch.empty_like(rows), dim)
@@ -146,10 +146,8 @@ class SoftmaxTerms:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """KL [M] clamped at 0 (rounding can dip to -1e-16) and hit [M], from each position's
         target's Σ p log p, Σ p and most-likely probability (plogp, mass, best [M])."""
-        kl = (
-            torch.sub(plogp, self.cross).add_(torch.log(self.total).mul_(mass)).clamp_(min=0.0)
-        )  # no fused multiply-add
-        return kl, self.at_top == best
+        spread = torch.log(self.total).mul_(mass)  # mass · log total, rounded before the add (no fused multiply-add)
+        return torch.sub(plogp, self.cross).add_(spread).clamp_(min=0.0), self.at_top == best
 
 
 def _first_tied(shifted: torch.Tensor, scratch: torch.Tensor, dim: int) -> torch.Tensor:
@@ -212,8 +210,8 @@ def exact_totals(
         c_digits = [count & ((1 << 21) - 1), count >> 21]
         digits = [a * b for a in m_digits for b in c_digits]
         weights = [18 * i + 21 * j for i in range(3) for j in range(2)]
-    at = torch.add((exponent - lowest).long(), label, alpha=span)  # [G] (label, exponent) of each value
-    sums = torch.stack([torch.zeros(n_labels * span, dtype=torch.long).index_add_(0, at, d) for d in digits], 1)
+    bins = torch.add((exponent - lowest).long(), label, alpha=span)  # [G] (label, exponent) of each value
+    sums = torch.stack([torch.zeros(n_labels * span, dtype=torch.long).index_add_(0, bins, d) for d in digits], 1)
     totals = [0] * n_labels  # exact integers, in units of 2^low
     for at, row in zip(sums.any(1).nonzero()[:, 0].tolist(), sums[sums.any(1)].tolist(), strict=True):
         lab, shift = divmod(at, span)

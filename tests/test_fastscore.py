@@ -220,7 +220,7 @@ def test_a_fixed_pattern_is_multiplied_by_the_pieces_that_hold_its_weights(P):
 @pytest.mark.parametrize("scale", [0.3, 3.0, 30.0])
 @pytest.mark.parametrize("make", ["text by text", "fixed", "both"])
 def test_a_position_models_span_bounds_every_row_of_its_logits(make, scale):
-    # narrow (no exponent raised before e^(logit − top)) rests on this bound
+    # skipping the raised exponent before e^(logit − top) rests on this bound, for both table models
     weights = {
         "text by text": lambda: random_weights(31, "problem2", one_hot=True, n_pos=20, scale=scale),
         "fixed": lambda: position_only(32, "problem2", heads=2),
