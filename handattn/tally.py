@@ -69,10 +69,10 @@ def _two_product(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 TIE = 2.0**-30  # nats: a logit less than this below the largest ties with it (probabilities within 1e-9)
-# ⌊e^(logit − top) · NEAR⌋ is 1 for a logit within TIE of the largest (e^-TIE ≈ 1 − 2^-30), with room
-# for rounding, and for some a little further (up to about 2^-28 below), 0 for all others
-NEAR = 1 + 2.0**-28
-TWO_NEAR = 2 - 2.0**-26  # Σ e^(logit − top) reaches this wherever two logits have that floor 1
+# e^(logit − top) ≥ NEAR for a logit within TIE of the largest (e^-TIE ≈ 1 − 2^-30), with room for
+# rounding, and for some a little further (up to about 2^-28 below), for no others
+NEAR = 1 - 2.0**-28
+TWO_NEAR = 2 - 2.0**-26  # Σ e^(logit − top) reaches this (with room for rounding) wherever two are ≥ NEAR
 EXP_FLOOR = -700.0  # exponents are raised to this first: e^-700 ≈ 1e-304 is still a normal float64
 
 
@@ -101,10 +101,10 @@ class SoftmaxTerms:
     The hit: the model's argmax is a most-likely true token (p = best there). The argmax is the
     first token whose logit is less than TIE below the largest: logits equal in exact arithmetic
     but rounded differently on different paths (1/3 + 1/3 against 2/3) tie on every path, and the
-    first of them wins, as in an exact scorer. ⌊NEAR · e^(logit − top)⌋ is 1 at the largest (e^0 =
-    1) and at every logit within TIE of it, and 0 at any logit more than 2^-28 below it. Where it
-    is 1 at one token alone, that token is the argmax and Σ p ⌊NEAR · e^(logit − top)⌋ is p there;
-    the positions where it is 1 at two or more (only possible where total ≥ TWO_NEAR) go through
+    first of them wins, as in an exact scorer. near = [e^(logit − top) ≥ NEAR] is 1 at the largest
+    (e^0 = 1) and at every logit within TIE of it, and 0 at any logit more than 2^-28 below it.
+    Where it is 1 at one token alone, that token is the argmax and Σ p · near is p there; the
+    positions where it is 1 at two or more (only possible where total ≥ TWO_NEAR) go through
     `_first_tied`, which reads the logits themselves.
     """
 
@@ -130,7 +130,7 @@ class SoftmaxTerms:
         shifted = logits.sub_(top)  # ≤ 0, exactly 0 at the largest
         e = torch.exp(shifted, out=scratch) if span <= -EXP_FLOOR else exp_(shifted, out=scratch)
         torch.sum(e, dim, out=total)
-        near = e.mul_(NEAR).floor_()  # 1 at the largest and wherever e^(logit − top) ≥ 1/NEAR, else 0
+        near = e.ge_(NEAR)  # 1 at the largest and wherever e^(logit − top) ≥ NEAR, else 0 (one pass)
         maybe = bool(total.max() >= TWO_NEAR)  # somewhere a second logit may be near the largest
         tied = (near.sum(dim) >= 2).nonzero()[:, 0] if maybe else []  # a sum of 0s and 1s: exact
         torch.sum(near.mul_(p), dim, out=at_top)

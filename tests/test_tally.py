@@ -173,7 +173,7 @@ def test_near_perfect_reference_files_are_off_by_no_more_than_the_plain_path(nam
 @pytest.mark.parametrize("tail", [columns, rows])
 def test_a_second_logit_just_outside_tie_with_nothing_else_near_is_not_a_tie(tail):
     # the largest and one logit 2.5 to 3.9 TIE (2^-30) below it, every other far below: the
-    # second counts as near the largest for the argmax's floor, so it must go through the tie-break
+    # second counts as near the largest (e^(logit − top) ≥ NEAR), so it must go through the tie-break
     # even though Σ e^(logit − top) stays just under 2
     logits = torch.full((4, V), -1000.0, dtype=torch.float64)
     logits[:, 3] = 5.0
