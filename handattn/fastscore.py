@@ -326,7 +326,7 @@ def _positions_tally(model: PositionModel, layout: PositionBlocks, eval_set: Eva
     with torch.no_grad():
         for _, tokens in layout.blocks:
             S = P * len(tokens)
-            logits = model.logits(tokens)[:P].view(S, D_VOCAB)  # [P · n, V]
+            logits = model.logits(tokens, work)[:P].view(S, D_VOCAB)  # [P · n, V]
             p = torch.index_select(targets.p, 0, layout.row[at : at + S], out=work.take("p", S, D_VOCAB))
             terms.add(logits, p, work.take("scratch", S, D_VOCAB), at, span=model.span)
             at += S

@@ -234,13 +234,17 @@ class PositionModel:
         spans.append(bias)
         self.span = logit_span(spans)  # nats: at least the span of any row of logits
 
-    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [n, P] → [P, n, V] logits at every position, position-major."""
+    def logits(self, tokens: torch.Tensor, work: Workspace | None = None) -> torch.Tensor:
+        """tokens [n, P] → [P, n, V] logits at every position, position-major (in a buffer of work,
+        when given: block after block, the same memory)."""
         n, P = tokens.shape
+        work = work or Workspace()
         by_position = tokens.T.flatten()  # [P · n]
-        logits = self.token_direct.index_select(0, by_position).view(P, n * D_VOCAB)  # [P, n · V]
+        logits = torch.index_select(self.token_direct, 0, by_position, out=work.take("logits", P * n, D_VOCAB))
+        logits = logits.view(P, n * D_VOCAB)  # [P, n · V]
         for pieces, token_values in self.fixed:  # Σ_j pattern[t, j] (v W_U)[x_j], every text at once
-            values = token_values.index_select(0, by_position).view(P, n * D_VOCAB)
+            values = torch.index_select(token_values, 0, by_position, out=work.take("values", P * n, D_VOCAB))
+            values = values.view(P, n * D_VOCAB)
             for queries, keys, piece in pieces:
                 logits[queries].addmm_(piece, values[keys])
         logits = logits.view(P, n, D_VOCAB).add_(self.bias[:, None])  # [P, n, V]
